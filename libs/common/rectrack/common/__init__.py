@@ -1,0 +1,1 @@
+"""rectrack.common: the contracts and plumbing every rectrack process shares."""

@@ -1,0 +1,50 @@
+"""The `rectrack` operator CLI; each part adds its own commands through the `rectrack.cli` entry point group."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import typer
+
+from rectrack.common.auth import issue_user_token
+from rectrack.common.settings import PlatformSettings
+
+app = typer.Typer(help="rectrack operator commands.", no_args_is_help=True, add_completion=False)
+token_app = typer.Typer(help="Tokens for the local deployment.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("issue")
+def token_issue(
+    role: Annotated[str, typer.Option(help="inspector, admin, viewer or body")],
+    body: Annotated[str | None, typer.Option(help="the body's code, for --role body")] = None,
+    name: Annotated[str | None, typer.Option(help="display name (and subject) of the principal")] = None,
+    hours: Annotated[int, typer.Option(help="lifetime of the token in hours")] = 8,
+) -> None:
+    """Print a bearer token that the local gateway accepts."""
+    if role not in ("inspector", "admin", "viewer", "body"):
+        raise typer.BadParameter("role must be inspector, admin, viewer or body", param_hint="--role")
+    if role == "body" and not body:
+        raise typer.BadParameter("a body token needs --body CODE", param_hint="--body")
+    if role != "body" and body:
+        raise typer.BadParameter("--body goes only with --role body", param_hint="--body")
+    subject = name or (f"{body}-user" if role == "body" else f"local-{role}")
+    settings = PlatformSettings()
+    typer.echo(issue_user_token(settings, role=role, subject=subject, name=name or subject, body_id=body,
+                                ttl_seconds=hours * 3600))
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group="rectrack.cli"):
+        command = ep.load()
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=ep.name)
+        else:
+            app.command(ep.name)(command)
+
+
+def main() -> None:
+    """Entry point of the `rectrack` command."""
+    _load_plugins()
+    app()

@@ -1,0 +1,1 @@
+"""Events: the envelope, stream and subject names, the transactional outbox, its relay, idempotent consumers."""

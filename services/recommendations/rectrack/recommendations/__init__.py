@@ -1,0 +1,1 @@
+"""rectrack.recommendations: reports, per-body recommendation tracking, evidence and escalation."""
