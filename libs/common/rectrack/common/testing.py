@@ -137,3 +137,27 @@ async def drop_postgres_database(admin_url: str, url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def migrated_database(backend: str, script_location: str | Path, workdir: Path) -> str:
+    """A fresh database on the backend, upgraded to head with the service's migrations; returns its URL."""
+    import asyncio
+
+    from rectrack.common.db import run_migrations
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / f'db-{uuid.uuid4().hex[:8]}.sqlite'}"
+    else:
+        admin = postgres_admin_url()
+        if not admin:
+            raise RuntimeError(f"{POSTGRES_URL_ENV} is not set")
+        url = await create_postgres_database(admin)
+    await asyncio.to_thread(run_migrations, script_location, url)
+    return url
+
+
+async def discard_database(backend: str, url: str) -> None:
+    """Drop a database made by migrated_database (SQLite files go with the test's folder)."""
+    admin = postgres_admin_url()
+    if backend == "postgresql" and admin:
+        await drop_postgres_database(admin, url)
