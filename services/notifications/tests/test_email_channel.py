@@ -1,6 +1,7 @@
 """E-mail channels against a real aiosmtpd server, and the mbox file for local runs."""
 
 import email
+import email.message
 import email.policy
 import logging
 import mailbox
@@ -29,6 +30,11 @@ MESSAGE = Message(
 RECIPIENT = Recipient(channel="email", address="liaison@wmp.example", name="Pat Liaison")
 
 
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    # SMTP carries CRLF line endings; compare bodies as the text we sent.
+    return email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,9 +59,7 @@ class RefusingHandler(CollectingHandler):
         super().__init__()
         self.reply = reply
 
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list
-    ) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list) -> str:
         return self.reply
 
 
@@ -100,7 +104,7 @@ async def test_smtp_delivers_a_multipart_message(
     envelope = handler.envelopes[0]
     assert envelope.mail_from == SENDER
     assert envelope.rcpt_tos == ["liaison@wmp.example"]
-    received = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    received = _parse(envelope.content)
     assert received["To"] == "Pat Liaison <liaison@wmp.example>"
     assert received["From"] == SENDER
     assert received["Subject"] == MESSAGE.subject
@@ -119,10 +123,7 @@ async def test_smtp_message_id_is_stable_across_retries(
     channel = _channel(port)
     for _ in range(2):
         assert (await channel.send(RECIPIENT, MESSAGE, delivery_id="evt-2")).ok
-    ids = {
-        email.message_from_bytes(e.content, policy=email.policy.default)["Message-ID"]
-        for e in handler.envelopes
-    }
+    ids = {_parse(e.content)["Message-ID"] for e in handler.envelopes}
     assert len(handler.envelopes) == 2 and len(ids) == 1
 
 
@@ -131,7 +132,7 @@ async def test_smtp_text_only_message(smtp_server: tuple[CollectingHandler, int]
     handler, port = smtp_server
     plain = Message(subject="Plain", text="Just text.\n", html=None, data={})
     assert (await _channel(port).send(RECIPIENT, plain, delivery_id="evt-3")).ok
-    received = email.message_from_bytes(handler.envelopes[0].content, policy=email.policy.default)
+    received = _parse(handler.envelopes[0].content)
     assert received.get_content_type() == "text/plain"
     assert received.get_content() == "Just text.\n"
 
@@ -178,9 +179,7 @@ async def test_header_injection_is_a_permanent_failure(
 
 
 @pytest.mark.asyncio
-async def test_mailbox_file_channel_writes_readable_mbox(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_mailbox_file_channel_writes_readable_mbox(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "var" / "mail" / "outbox.mbox"
     with caplog.at_level(logging.INFO):
         channel = MailboxFileChannel(path, sender=SENDER)
@@ -193,7 +192,7 @@ async def test_mailbox_file_channel_writes_readable_mbox(
 
     box = mailbox.mbox(path)
     try:
-        stored = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default) for m in box]
+        stored = [_parse(m.as_bytes()) for m in box]
     finally:
         box.close()
     assert [m["Subject"] for m in stored] == [MESSAGE.subject, "Second"]

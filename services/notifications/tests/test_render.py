@@ -61,9 +61,7 @@ def test_html_is_escaped_and_text_is_not() -> None:
     message = render("recommendation_issued", _context("recommendation_issued"))
     assert "&lt;domestic abuse&gt; &amp; stalking" in message.html
     assert "<domestic abuse>" not in message.html
-    assert 'href="https://rectrack.example/recommendations/3f1c?body=wmp&amp;tab=history"' in (
-        message.html
-    )
+    assert 'href="https://rectrack.example/recommendations/3f1c?body=wmp&amp;tab=history"' in message.html
     assert "<domestic abuse> & stalking" in message.text
 
 
@@ -111,9 +109,7 @@ def test_submitted_asks_the_inspector_to_review() -> None:
 
 
 def test_extension_requested_shows_the_proposed_date_when_given() -> None:
-    with_date = render(
-        "extension_requested", _context("extension_requested", proposed_date="2025-06-30")
-    )
+    with_date = render("extension_requested", _context("extension_requested", proposed_date="2025-06-30"))
     assert "proposed new due date is 30 June 2025" in with_date.text
     without = render("extension_requested", _context("extension_requested"))
     assert "proposed new due date" not in without.text
@@ -162,9 +158,7 @@ def test_escalation_engage_is_for_inspectorate_leadership() -> None:
 
 
 def test_escalation_thresholds_follow_configuration() -> None:
-    message = render(
-        "escalation", _context("escalation", level="escalated", escalated_after_days=45)
-    )
+    message = render("escalation", _context("escalation", level="escalated", escalated_after_days=45))
     assert "at least 45 days" in message.text
 
 

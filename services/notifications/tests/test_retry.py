@@ -13,10 +13,7 @@ def _no_jitter() -> float:
 
 
 def test_delay_doubles_from_the_base() -> None:
-    delays = [
-        next_attempt_delay(attempt, base_seconds=10, max_seconds=3600, rng=_no_jitter)
-        for attempt in range(1, 6)
-    ]
+    delays = [next_attempt_delay(attempt, base_seconds=10, max_seconds=3600, rng=_no_jitter) for attempt in range(1, 6)]
     assert delays == pytest.approx([10, 20, 40, 80, 160])
 
 
@@ -38,9 +35,7 @@ def test_jitter_spreads_within_its_bounds() -> None:
 def test_jittered_delays_never_exceed_the_cap_or_leave_the_band() -> None:
     rng = random.Random(42)
     for attempt in range(1, 30):
-        delay = next_attempt_delay(
-            attempt, base_seconds=5, max_seconds=600, jitter=0.25, rng=rng.random
-        )
+        delay = next_attempt_delay(attempt, base_seconds=5, max_seconds=600, jitter=0.25, rng=rng.random)
         nominal = min(600, 5 * 2 ** (attempt - 1))
         assert 0.75 * nominal <= delay <= min(600, 1.25 * nominal)
 

@@ -46,12 +46,20 @@ CALLERS: list[tuple[str, str | None]] = [
     ("staff", "admin"),
     ("body", None),
 ]
-ALL_GUARDS = {
-    "reason": "re-inspection found regression",
-    "assessment": "evidence shows the new policy is embedded",
-    "superseded_by": "PEEL-2025-WMP-R1",
-    "has_progress_since_return": True,
-}
+
+
+def decide_with_every_input(state: State, action: Action, actor: str, role: str | None) -> State:
+    """decide() with every guard satisfied, so only the table and the caller can refuse."""
+    return decide(
+        state,
+        action,
+        actor=actor,
+        role=role,
+        reason="re-inspection found regression",
+        assessment="evidence shows the new policy is embedded",
+        superseded_by="PEEL-2025-WMP-R1",
+        has_progress_since_return=True,
+    )
 
 
 def caller_may(action: str, actor: str, role: str | None) -> bool:
@@ -75,7 +83,7 @@ def test_enums_match_design() -> None:
         "withdrawn",
     ]
     assert [a.value for a in Action] == ACTION_ORDER
-    assert Action.RETURN_ == "return"
+    assert Action.RETURN_.value == "return"
     assert {s.value for s in OPEN_STATES} == {"issued", "in_progress", "awaiting_review"}
     assert {s.value for s in CLOSED_STATES} == {"complete", "superseded", "withdrawn"}
     assert all(is_open(s) for s in OPEN_STATES) and not any(is_closed(s) for s in OPEN_STATES)
@@ -90,10 +98,10 @@ def test_whole_space_matches_design(state: State, action: Action, caller: tuple[
     assert allowed_actions(state, actor=Actor(actor), role=role) == allowed
     row = DESIGN_TABLE.get((action.value, state.value))
     if row is not None and caller_may(action.value, actor, role):
-        assert decide(state, action, actor=actor, role=role, **ALL_GUARDS) == State(row[0])
+        assert decide_with_every_input(state, action, actor, role) == State(row[0])
         return
     with pytest.raises(TransitionRefused) as refused:
-        decide(state, action, actor=actor, role=role, **ALL_GUARDS)
+        decide_with_every_input(state, action, actor, role)
     expected_code = "forbidden_for_role" if not caller_may(action.value, actor, role) else "not_allowed_from_state"
     assert refused.value.reason_code == expected_code
     assert refused.value.allowed == allowed

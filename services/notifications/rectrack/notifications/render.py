@@ -94,9 +94,7 @@ def _refuse_none(value: Any) -> Any:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html.j2",), default_for_string=False, default=False
-        ),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
         undefined=jinja2.StrictUndefined,
         finalize=_refuse_none,
         trim_blocks=True,

@@ -23,7 +23,7 @@ def next_attempt_delay(
     if not 0 <= jitter <= 1:
         raise ValueError("jitter is a fraction between 0 and 1")
     delay = min(max_seconds, base_seconds * 2 ** min(attempt - 1, _MAX_EXPONENT))
-    # Spread retries by up to ±jitter so receivers that failed together don't recover into a stampede.
+    # Spread retries by up to ±jitter so receivers that failed together do not all return at once.
     spread = 1 - jitter + 2 * jitter * rng()
     return min(max_seconds, max(0.0, delay * spread))
 

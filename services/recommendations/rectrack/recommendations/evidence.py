@@ -114,7 +114,7 @@ def _zip_type_from_archive(source: str | os.PathLike[str] | io.BytesIO) -> str |
             if "mimetype" in names and archive.getinfo("mimetype").file_size <= 128:
                 odf = archive.read("mimetype")
             return _zip_type(names, odf)
-    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError):
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError, NotImplementedError):
         return None
 
 
@@ -126,10 +126,8 @@ def _zip_type_from_local_headers(head: bytes) -> str | None:
         at = match.start()
         if at + 30 > len(head):
             break
-        method, size = (
-            struct.unpack_from("<H", head, at + 8)[0],
-            struct.unpack_from("<I", head, at + 18)[0],
-        )
+        (method,) = struct.unpack_from("<H", head, at + 8)
+        (size,) = struct.unpack_from("<I", head, at + 18)
         name_len, extra_len = struct.unpack_from("<HH", head, at + 26)
         name = head[at + 30 : at + 30 + name_len].decode("utf-8", "replace")
         names.append(name)
@@ -158,6 +156,7 @@ def _ole_entry(name: str) -> bytes:
 
 
 _OLE_PATTERNS = {_ole_entry(n): n for n in (*_OLE_STREAMS, *_OLE_MACROS)}
+_OLE_OVERLAP = max(len(p) for p in _OLE_PATTERNS) - 1  # so an entry split across reads is still seen
 
 
 def _ole_type(chunks: Iterator[bytes]) -> str | None:
@@ -174,7 +173,7 @@ def _ole_type(chunks: Iterator[bytes]) -> str | None:
                     break
                 at = data.find(pattern, at + 1)
         offset += len(chunk)
-        carry = data[-(len(max(_OLE_PATTERNS, key=len)) - 1) :]
+        carry = data[-_OLE_OVERLAP:]
     if found.intersection(_OLE_MACROS):
         return None
     types = {_OLE_STREAMS[n] for n in found if n in _OLE_STREAMS}

@@ -6,7 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class Message:
-    """What to say: a subject, a plain-text and optional HTML body, and the JSON payload for webhooks."""
+    """What to say: subject, plain text, optional HTML, and the JSON payload for webhooks."""
 
     subject: str
     text: str
@@ -21,7 +21,7 @@ class Recipient:
     channel: str  # "email" | "webhook" | "inbox"
     address: str
     name: str | None = None
-    # Webhook signing secret (None sends the webhook unsigned); kept out of repr so it stays out of logs.
+    # Webhook signing secret (None: sent unsigned); kept out of repr so it stays out of logs.
     secret: str | None = field(default=None, repr=False)
 
 
@@ -55,8 +55,6 @@ class Channel(Protocol):
 
     name: str
 
-    async def send(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, recipient: Recipient, message: Message, *, delivery_id: str) -> DeliveryResult:
         """Deliver ``message`` to ``recipient`` once; ``delivery_id`` is stable across retries."""
         ...

@@ -26,9 +26,7 @@ def message_id_for(delivery_id: str, sender: str) -> str:
     return f"<{local}@{domain}>"
 
 
-def build_email(
-    sender: str, recipient: Recipient, message: Message, *, delivery_id: str
-) -> EmailMessage:
+def build_email(sender: str, recipient: Recipient, message: Message, *, delivery_id: str) -> EmailMessage:
     """Build a text (plus HTML alternative, if any) e-mail for one delivery."""
     mail = EmailMessage()
     mail["From"] = sender
@@ -75,9 +73,7 @@ class SmtpEmailChannel:
         self.username = username
         self.password = password
 
-    async def send(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, recipient: Recipient, message: Message, *, delivery_id: str) -> DeliveryResult:
         """Send ``message`` to ``recipient.address`` in one SMTP session."""
         try:
             mail = build_email(self.sender, recipient, message, delivery_id=delivery_id)
@@ -127,9 +123,7 @@ class MailboxFileChannel:
         self._lock = asyncio.Lock()
         logger.info("no SMTP server configured: e-mail is written to the mbox file %s", self.path)
 
-    async def send(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, recipient: Recipient, message: Message, *, delivery_id: str) -> DeliveryResult:
         """Append ``message`` to the mbox file."""
         try:
             mail = build_email(self.sender, recipient, message, delivery_id=delivery_id)

@@ -8,8 +8,6 @@ class InboxChannel:
 
     name = "inbox"
 
-    async def send(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, recipient: Recipient, message: Message, *, delivery_id: str) -> DeliveryResult:
         """Report success: the row committed with the delivery is what the principal reads."""
         return DeliveryResult.delivered(f"in inbox of {recipient.address}")

@@ -34,9 +34,7 @@ class WebhookChannel:
         self.timeout = timeout
         self.clock = clock
 
-    def request_for(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> tuple[bytes, dict[str, str]]:
+    def request_for(self, recipient: Recipient, message: Message, *, delivery_id: str) -> tuple[bytes, dict[str, str]]:
         """Return the body and headers of the POST for one delivery."""
         body = json.dumps(message.data).encode()
         headers = {
@@ -48,9 +46,7 @@ class WebhookChannel:
             headers |= signing.signature_header(recipient.secret, body, now=int(self.clock()))
         return body, headers
 
-    async def send(
-        self, recipient: Recipient, message: Message, *, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, recipient: Recipient, message: Message, *, delivery_id: str) -> DeliveryResult:
         """POST once; 2xx is delivered, 4xx (bar 408/429) permanent, anything else retryable."""
         try:
             body, headers = self.request_for(recipient, message, delivery_id=delivery_id)
@@ -72,12 +68,8 @@ class WebhookChannel:
             return DeliveryResult.retryable(f"{type(exc).__name__}: {exc}")
         return _classify(status, excerpt)
 
-    async def _post(
-        self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, str]:
-        request = self.client.build_request(
-            "POST", url, content=body, headers=headers, timeout=self.timeout
-        )
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        request = self.client.build_request("POST", url, content=body, headers=headers, timeout=self.timeout)
         # Redirects are not followed: a signed payload goes only to the configured URL.
         response = await self.client.send(request, stream=True, follow_redirects=False)
         try:
