@@ -8,6 +8,7 @@ through the gateway, and prints where to go. Ctrl-C stops everything; data stays
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,8 +19,9 @@ from urllib.parse import urlparse
 
 import httpx
 
+from rectrack.common.launcher import BIN, HTTP_PROCESSES, Ports, platform_env, prepare, process_commands
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def env_port(name: str, default: int) -> int:
@@ -36,57 +38,39 @@ def port_taken(port: int) -> bool:
 
 def main() -> int:
     """Start everything and wait for Ctrl-C."""
-    data_dir = Path(os.environ.setdefault("RECTRACK_DATA_DIR", str(ROOT / "var"))).resolve()
+    data_dir = Path(os.environ.get("RECTRACK_DATA_DIR", str(ROOT / "var"))).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     own_nats = "RECTRACK_NATS_URL" not in os.environ
     nats_port = env_port("RECTRACK_LOCAL_NATS_PORT", 4232)
+    nats_url = os.environ.get("RECTRACK_NATS_URL", f"nats://127.0.0.1:{nats_port}")
+    ports = Ports(gateway=env_port("RECTRACK_GATEWAY_PORT", 8000), bodies=env_port("RECTRACK_BODIES_PORT", 8001),
+                  recommendations=env_port("RECTRACK_RECOMMENDATIONS_PORT", 8002),
+                  notifications=env_port("RECTRACK_NOTIFICATIONS_PORT", 8003))
+    wanted = {name: getattr(ports, name) for name in HTTP_PROCESSES}
     if own_nats:
-        os.environ["RECTRACK_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
-    ports = {
-        "gateway": env_port("RECTRACK_GATEWAY_PORT", 8000),
-        "bodies": env_port("RECTRACK_BODIES_PORT", 8001),
-        "recommendations": env_port("RECTRACK_RECOMMENDATIONS_PORT", 8002),
-        "notifications": env_port("RECTRACK_NOTIFICATIONS_PORT", 8003),
-    }
-    if own_nats:
-        ports["nats"] = nats_port
-    taken = {name: port for name, port in ports.items() if port_taken(port)}
+        wanted["nats"] = nats_port
+    taken = {name: port for name, port in wanted.items() if port_taken(port)}
+    for name, port in taken.items():
+        env = "RECTRACK_LOCAL_NATS_PORT" if name == "nats" else f"RECTRACK_{name.upper()}_PORT"
+        print(f"make run: port {port} for {name} is already in use; stop what holds it or set {env}.",
+              file=sys.stderr)
     if taken:
-        for name, port in taken.items():
-            env = "RECTRACK_LOCAL_NATS_PORT" if name == "nats" else f"RECTRACK_{name.upper()}_PORT"
-            print(f"make run: port {port} for {name} is already in use; stop what holds it or set {env}.",
-                  file=sys.stderr)
         return 2
-    for part in ("bodies", "recommendations", "notifications"):
-        os.environ[f"RECTRACK_{part.upper()}_PORT"] = str(ports[part])
-        os.environ.setdefault(f"RECTRACK_GATEWAY_{part.upper()}_URL", f"http://127.0.0.1:{ports[part]}")
-    os.environ["RECTRACK_GATEWAY_PORT"] = str(ports["gateway"])
 
-    rectrack = str(BIN / "rectrack")
-    for part in ("bodies", "recommendations", "notifications"):
-        subprocess.run([rectrack, part, "migrate"], check=True)
-    subprocess.run([rectrack, "bodies", "load-demo"], check=True)
-
-    procfile = data_dir / "Procfile"
-    uvicorn = f"{BIN / 'uvicorn'} --factory --no-access-log --host 127.0.0.1"
+    env = platform_env(data_dir, ports, nats_url)
+    prepare(env)
     lines = []
     if own_nats:
-        nats_dir = data_dir / "nats"
-        lines.append(f"nats: {BIN / 'nats-server'} -a 127.0.0.1 -p {nats_port} -js -sd {nats_dir}")
-    lines += [
-        f"bodies: {uvicorn} --port {ports['bodies']} rectrack.bodies.main:create_app",
-        f"recommendations: {uvicorn} --port {ports['recommendations']} rectrack.recommendations.main:create_app",
-        f"scheduler: {rectrack} recommendations scheduler",
-        f"notifications: {uvicorn} --port {ports['notifications']} rectrack.notifications.main:create_app",
-        f"gateway: {uvicorn} --port {ports['gateway']} rectrack.gateway.main:create_app",
-    ]
+        lines.append(f"nats: {BIN / 'nats-server'} -a 127.0.0.1 -p {nats_port} -js -sd {data_dir / 'nats'}")
+    lines += [f"{name}: {shlex.join(command)}" for name, command in process_commands(ports).items()]
+    procfile = data_dir / "Procfile"
     procfile.write_text("\n".join(lines) + "\n")
-    honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(procfile), "-d", str(ROOT), "start"])
+    honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(procfile), "-d", str(ROOT), "start"], env=env)
     try:
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        gateway = f"http://127.0.0.1:{ports.gateway}"
         if wait_ready(gateway, honcho):
-            load_demo_once(gateway, data_dir)
-            print_banner(gateway, urlparse(os.environ["RECTRACK_NATS_URL"]).netloc, data_dir)
+            load_demo_once(gateway, data_dir, env)
+            print_banner(gateway, urlparse(nats_url).netloc, data_dir)
         return honcho.wait()
     except KeyboardInterrupt:
         honcho.send_signal(signal.SIGINT)
@@ -106,12 +90,13 @@ def wait_ready(gateway: str, honcho: subprocess.Popen[bytes], timeout: float = 6
     return False
 
 
-def load_demo_once(gateway: str, data_dir: Path) -> None:
+def load_demo_once(gateway: str, data_dir: Path, env: dict[str, str]) -> None:
     """Post the sample reports through the gateway the first time only."""
     marker = data_dir / "demo-reports-loaded"
     if marker.exists():
         return
-    done = subprocess.run([str(BIN / "python"), str(ROOT / "deploy" / "local" / "demo_reports.py"), gateway])
+    done = subprocess.run([str(BIN / "python"), str(ROOT / "deploy" / "local" / "demo_reports.py"), gateway],
+                          env=env)
     if done.returncode == 0:
         marker.write_text("loaded\n")
 
