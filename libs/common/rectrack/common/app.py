@@ -90,10 +90,11 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Cancel background work and close connections."""
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            while not task.done():  # cancel until it ends: a cancel can race a task's own wake-up
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
             with suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         self._tasks.clear()
         if self.nc is not None:
             with suppress(Exception):

@@ -66,8 +66,10 @@ class OutboxRelay:
                 log.warning("outbox relay could not publish: %s", exc)
                 await asyncio.sleep(delay)
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self._wake.wait()
 
     async def publish_pending(self) -> int:
         """Publish every unsent event in order; returns how many were published."""

@@ -1,0 +1,1 @@
+"""The gateway: the one public API (authentication, authorisation, composition); it has no database."""

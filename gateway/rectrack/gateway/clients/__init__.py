@@ -1,0 +1,1 @@
+"""One typed client per downstream service, all built on clients.base.ServiceClient."""

@@ -1,0 +1,1 @@
+"""The bodies service: inspected bodies, their contacts, webhook settings and API keys."""
