@@ -22,6 +22,7 @@ from rectrack.common.events.outbox import Outbox
 from rectrack.common.events.relay import OutboxRelay
 from rectrack.common.events.subjects import StreamSpec
 from rectrack.common.health import health_router
+from rectrack.common.idempotency import Idempotency, IdempotentRequest
 from rectrack.common.logs import RequestIdMiddleware
 from rectrack.common.settings import PlatformSettings
 
@@ -32,7 +33,7 @@ class ServiceRuntime:
     """One service process: its database, its outbox and relay, its consumers, its NATS connection."""
 
     def __init__(self, *, name: str, platform: PlatformSettings, database_url: str, outbox_table: Table,
-                 inbox_table: Table, run_relay: bool = True) -> None:
+                 inbox_table: Table, idempotency_table: Table | None = None, run_relay: bool = True) -> None:
         self.name = name
         self.platform = platform
         self.db = Database(database_url)
@@ -47,6 +48,7 @@ class ServiceRuntime:
         self._consumer_specs: list[tuple[str, StreamSpec, Handler, str | None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.verifier = InternalVerifier(platform.internal_secret)
+        self.idempotency = Idempotency(self.db, idempotency_table) if idempotency_table is not None else None
 
     def consume(self, durable: str, stream: StreamSpec, handler: Handler, *, filter_subject: str | None = None) -> None:
         """Register a durable consumer to start with the runtime."""
@@ -125,6 +127,18 @@ def get_principal(request: Request,
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def claim_idempotency_key(request: Request, principal: CurrentPrincipal) -> AsyncIterator[IdempotentRequest]:
+    """Claim the request's Idempotency-Key (if any) for the endpoint; released if it does not complete."""
+    idempotency = get_runtime(request).idempotency
+    if idempotency is None:
+        raise RuntimeError("this service has no idempotency_keys table")
+    async for claim in idempotency.guard(request, principal):
+        yield claim
+
+
+IdempotencyKey = Annotated[IdempotentRequest, Depends(claim_idempotency_key)]
 
 
 def create_service_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter],

@@ -37,7 +37,11 @@ def token_issue(
 
 def _load_plugins() -> None:
     for ep in entry_points(group="rectrack.cli"):
-        command = ep.load()
+        try:
+            command = ep.load()
+        except Exception as exc:  # one broken part must not take the whole operator CLI down
+            typer.echo(f"rectrack: commands of {ep.value} unavailable: {exc}", err=True)
+            continue
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=ep.name)
         else:

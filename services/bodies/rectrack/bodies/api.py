@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
@@ -22,7 +22,7 @@ from rectrack.bodies.schemas import (
     VerifiedKey,
     VerifyKey,
 )
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.common.auth import Principal
 from rectrack.common.contracts import BodyKind, BodyStatus
 from rectrack.common.errors import Problem, not_found
@@ -95,12 +95,15 @@ async def list_bodies(runtime: Runtime, principal: CurrentPrincipal, limit: Limi
 
 
 @router.post("/bodies", response_model=BodyOut, status_code=201, summary="Create a body")
-async def create_body(data: BodyCreate, runtime: Runtime, principal: CurrentPrincipal, response: Response
-                      ) -> BodyOut:
+async def create_body(data: BodyCreate, runtime: Runtime, principal: CurrentPrincipal, response: Response,
+                      idempotency: IdempotencyKey) -> Any:
     require_admin(principal)
+    if idempotency.replay:
+        return idempotency.replay
     async with runtime.db.transaction() as session:
         body = await service.create_body(session, outbox=runtime.outbox, data=data)
         out = service.body_out(body)
+        await idempotency.complete(session, 201, out.model_dump(mode="json"))
     _etag(response, out.version)
     response.headers["Location"] = f"/bodies/{out.id}"
     return out
@@ -131,15 +134,18 @@ async def update_body(body_id: str, data: BodyUpdate, runtime: Runtime, principa
 
 @router.post("/bodies/{body_id}/deactivate", response_model=BodyOut, summary="Mark a body merged or abolished")
 async def deactivate_body(body_id: str, data: Deactivate, runtime: Runtime, principal: CurrentPrincipal,
-                          response: Response, if_match: IfMatch = None) -> BodyOut:
+                          response: Response, idempotency: IdempotencyKey, if_match: IfMatch = None) -> Any:
     if not principal.may_see_body(body_id):
         raise not_found("body")
     require_admin(principal)
+    if idempotency.replay:
+        return idempotency.replay
     expected = parse_if_match(if_match)
     async with runtime.db.transaction() as session:
         body = await service.deactivate_body(session, outbox=runtime.outbox, body_id=body_id, data=data,
                                              if_match=expected)
         out = service.body_out(body)
+        await idempotency.complete(session, 200, out.model_dump(mode="json"))
     _etag(response, out.version)
     return out
 
@@ -159,6 +165,7 @@ async def list_api_keys(body_id: str, runtime: Runtime, principal: CurrentPrinci
              summary="Create an API key (its secret is shown only in this answer)")
 async def create_api_key(body_id: str, runtime: Runtime, principal: CurrentPrincipal, response: Response,
                          data: ApiKeyCreate | None = None) -> ApiKeyCreated:
+    # No Idempotency-Key here on purpose: replaying would have to store the key's secret.
     authorise_keys(principal, body_id, write=True)
     async with runtime.db.transaction() as session:
         created = await apikeys.create_key(session, body_id=body_id, name=(data or ApiKeyCreate()).name,

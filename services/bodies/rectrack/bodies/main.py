@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from rectrack.bodies.api import internal_router, router
 from rectrack.bodies.config import SERVICE_NAME, BodiesSettings
-from rectrack.bodies.models import INBOX, OUTBOX
+from rectrack.bodies.models import IDEMPOTENCY_KEYS, INBOX, OUTBOX
 from rectrack.common.app import ServiceRuntime, create_service_app
 from rectrack.common.logs import configure_logging
 from rectrack.common.settings import PlatformSettings, platform_settings
@@ -23,7 +23,7 @@ def create_app(settings: BodiesSettings | None = None, platform: PlatformSetting
     if platform.profile != "test":
         configure_logging(SERVICE_NAME, level=platform.log_level, json=platform.log_json)
     runtime = ServiceRuntime(name=SERVICE_NAME, platform=platform, database_url=settings.database(platform),
-                             outbox_table=OUTBOX, inbox_table=INBOX)
+                             outbox_table=OUTBOX, inbox_table=INBOX, idempotency_table=IDEMPOTENCY_KEYS)
     app = create_service_app(runtime, title="rectrack bodies", routers=[router, internal_router],
                              description="Inspected bodies, their contacts, webhook settings and API keys.")
     app.state.settings = settings

@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from rectrack.common.db import UTCDateTime, make_metadata
 from rectrack.common.events.outbox import define_event_tables
+from rectrack.common.idempotency import define_idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -58,3 +59,4 @@ class ApiKey(Base):
 
 
 OUTBOX, INBOX = define_event_tables(Base.metadata)
+IDEMPOTENCY_KEYS = define_idempotency_table(Base.metadata)
