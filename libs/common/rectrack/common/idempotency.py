@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,7 +62,7 @@ class IdempotentRequest:
             return
         await session.execute(update(self.table).where(
             self.table.c.principal == self.principal, self.table.c.key == self.key,
-        ).values(state="done", status_code=status_code, response=json.dumps(body, default=str)))
+        ).values(state="done", status_code=status_code, response=json.dumps(jsonable_encoder(body))))
         self.completed = True
 
 

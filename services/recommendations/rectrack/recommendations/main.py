@@ -11,7 +11,7 @@ from rectrack.recommendations.api import routers
 from rectrack.recommendations.api.deps import ServiceContext
 from rectrack.recommendations.config import RecommendationsSettings
 from rectrack.recommendations.consumers import register_consumers
-from rectrack.recommendations.models import INBOX, OUTBOX
+from rectrack.recommendations.models import IDEMPOTENCY_KEYS, INBOX, OUTBOX
 from rectrack.recommendations.storage import EvidenceStorage, LocalFileStorage
 
 SERVICE_NAME = "recommendations"
@@ -24,7 +24,7 @@ def create_app(settings: RecommendationsSettings | None = None, *, clock: Clock 
     platform = platform_settings()
     runtime = ServiceRuntime(name=SERVICE_NAME, platform=platform,
                              database_url=settings.resolved_database_url(platform, SERVICE_NAME),
-                             outbox_table=OUTBOX, inbox_table=INBOX)
+                             outbox_table=OUTBOX, inbox_table=INBOX, idempotency_table=IDEMPOTENCY_KEYS)
     register_consumers(runtime)
     app = create_service_app(runtime, title="rectrack recommendations", routers=routers(),
                              description="Reports, per-body recommendation tracking, progress, evidence, extensions.")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from rectrack.common.db import UTCDateTime, make_metadata
 from rectrack.common.events.outbox import define_event_tables
+from rectrack.common.idempotency import define_idempotency_table
 
 ID = 64
 SUBJECT = 200
@@ -34,6 +35,7 @@ class Base(DeclarativeBase):
 
 
 OUTBOX, INBOX = define_event_tables(Base.metadata)
+IDEMPOTENCY_KEYS = define_idempotency_table(Base.metadata)
 
 
 class Body(Base):

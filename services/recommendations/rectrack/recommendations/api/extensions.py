@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.recommendations import extensions
 from rectrack.recommendations.api.deps import Context
 from rectrack.recommendations.schemas import ExtensionDecisionIn, ExtensionRequestIn
@@ -17,11 +17,15 @@ router = APIRouter(tags=["extensions"])
 @router.post("/recommendations/{recommendation_id}/extension-requests", status_code=status.HTTP_201_CREATED,
              summary="A body asks for a later due date, with a reason")
 async def request_extension(recommendation_id: str, data: ExtensionRequestIn, runtime: Runtime, ctx: Context,
-                            principal: CurrentPrincipal) -> dict[str, Any]:
+                            principal: CurrentPrincipal, idempotency: IdempotencyKey) -> Any:
+    if idempotency.replay:
+        return idempotency.replay
     async with runtime.db.transaction() as session:
         req = await extensions.request_extension(session, outbox=runtime.outbox, recommendation_id=recommendation_id,
                                                  data=data, actor=principal, now=ctx.clock.now())
-        return extensions.request_view(req)
+        view = extensions.request_view(req)
+        await idempotency.complete(session, 201, view)
+    return view
 
 
 @router.get("/recommendations/{recommendation_id}/extension-requests", summary="Extension requests, oldest first")
@@ -35,9 +39,13 @@ async def list_extension_requests(recommendation_id: str, runtime: Runtime,
 @router.post("/recommendations/{recommendation_id}/extension-requests/{request_id}/decision",
              summary="Staff grant (moving the due date) or refuse a pending request, with a reason")
 async def decide_extension(recommendation_id: str, request_id: str, data: ExtensionDecisionIn, runtime: Runtime,
-                           ctx: Context, principal: CurrentPrincipal) -> dict[str, Any]:
+                           ctx: Context, principal: CurrentPrincipal, idempotency: IdempotencyKey) -> Any:
+    if idempotency.replay:
+        return idempotency.replay
     async with runtime.db.transaction() as session:
         req = await extensions.decide_extension(session, outbox=runtime.outbox, recommendation_id=recommendation_id,
                                                 request_id=request_id, data=data, actor=principal,
                                                 now=ctx.clock.now())
-        return extensions.request_view(req)
+        view = extensions.request_view(req)
+        await idempotency.complete(session, 200, view)
+    return view

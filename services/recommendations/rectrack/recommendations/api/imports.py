@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.common.errors import Problem
 from rectrack.recommendations.access import require_acting_staff
 from rectrack.recommendations.api.bodyread import media_type, read_capped
@@ -21,8 +21,11 @@ router = APIRouter(tags=["recommendations"])
 @router.post("/reports/{report_id}/recommendations/import", status_code=status.HTTP_201_CREATED,
              summary="Import a report's recommendations from text/csv or application/json, all or nothing")
 async def import_report_recommendations(report_id: str, request: Request, runtime: Runtime, ctx: Context,
-                                        principal: CurrentPrincipal, issue: bool = False) -> dict[str, Any]:
+                                        principal: CurrentPrincipal, idempotency: IdempotencyKey,
+                                        issue: bool = False) -> Any:
     require_acting_staff(principal)
+    if idempotency.replay:
+        return idempotency.replay
     kind = media_type(request)
     if kind not in ("text/csv", "application/json"):
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
@@ -38,4 +41,6 @@ async def import_report_recommendations(report_id: str, request: Request, runtim
         bodies = await bodies_by_id(session, {r.body_id for r in created})
         items = [recommendation_view(r, principal=principal, today=now.date(), body=bodies.get(r.body_id),
                                      detail=False) for r in created]
-    return {"items": items, "total": len(items), "groups": len({r.group_id for r in created})}
+        answer = {"items": items, "total": len(items), "groups": len({r.group_id for r in created})}
+        await idempotency.complete(session, 201, answer)
+    return answer

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.common.errors import Problem, not_found
 from rectrack.recommendations.access import load_visible
 from rectrack.recommendations.api.bodyread import media_type, parse_model, read_capped
@@ -34,7 +34,9 @@ def _progress_from_fields(fields: dict[str, str]) -> ProgressIn:
 @router.post("/recommendations/{recommendation_id}/progress", status_code=status.HTTP_201_CREATED,
              summary="Post progress: JSON {narrative, rag}, or multipart narrative, rag and files")
 async def post_progress(recommendation_id: str, request: Request, runtime: Runtime, ctx: Context,
-                        principal: CurrentPrincipal) -> dict[str, Any]:
+                        principal: CurrentPrincipal, idempotency: IdempotencyKey) -> Any:
+    if idempotency.replay:
+        return idempotency.replay
     settings = ctx.settings
     kind = media_type(request)
     if kind not in ("application/json", "multipart/form-data"):
@@ -59,9 +61,11 @@ async def post_progress(recommendation_id: str, request: Request, runtime: Runti
                           errors=[{"loc": ["narrative"], "msg": f"at most {settings.narrative_max_chars} characters",
                                    "type": "string_too_long"}])
         async with runtime.db.transaction() as session:
-            return await add_progress(session, outbox=runtime.outbox, recommendation_id=recommendation_id,
-                                      narrative=data.narrative, rag=data.rag, files=files, actor=principal,
-                                      now=ctx.clock.now())
+            answer = await add_progress(session, outbox=runtime.outbox, recommendation_id=recommendation_id,
+                                        narrative=data.narrative, rag=data.rag, files=files, actor=principal,
+                                        now=ctx.clock.now())
+            await idempotency.complete(session, 201, answer)
+        return answer
     except BaseException:
         await discard(ctx.storage, files)  # no metadata row will point at them
         raise

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.recommendations import history, tracking
 from rectrack.recommendations.access import load_visible, parse_if_match
 from rectrack.recommendations.api.deps import Context
@@ -26,7 +26,9 @@ def etag(version: int) -> str:
 @router.post("/recommendations", status_code=status.HTTP_201_CREATED,
              summary="Create a recommendation for one or many bodies (one tracked row per body)")
 async def create_recommendations(data: RecommendationIn, runtime: Runtime, ctx: Context,
-                                 principal: CurrentPrincipal) -> dict[str, Any]:
+                                 principal: CurrentPrincipal, idempotency: IdempotencyKey) -> Any:
+    if idempotency.replay:
+        return idempotency.replay
     now = ctx.clock.now()
     async with runtime.db.transaction() as session:
         created = await tracking.create_recommendations(session, outbox=runtime.outbox, report_id=data.report_id,
@@ -34,7 +36,9 @@ async def create_recommendations(data: RecommendationIn, runtime: Runtime, ctx: 
         bodies = await bodies_by_id(session, {r.body_id for r in created})
         items = [recommendation_view(r, principal=principal, today=now.date(), body=bodies.get(r.body_id),
                                      detail=False) for r in created]
-    return {"items": items, "total": len(items), "group_id": created[0].group_id}
+        answer = {"items": items, "total": len(items), "group_id": created[0].group_id}
+        await idempotency.complete(session, 201, answer)
+    return answer
 
 
 @router.get("/recommendations/groups/{group_id}", summary="How many of a group's bodies are in each state")
@@ -56,8 +60,10 @@ async def get_recommendation(recommendation_id: str, response: Response, runtime
 @router.post("/recommendations/{recommendation_id}/transitions",
              summary="Take a lifecycle action (issue, start, submit, approve, return, supersede, withdraw, reopen)")
 async def transition(recommendation_id: str, data: TransitionIn, response: Response, runtime: Runtime, ctx: Context,
-                     principal: CurrentPrincipal,
-                     if_match: Annotated[str | None, Header(max_length=40)] = None) -> dict[str, Any]:
+                     principal: CurrentPrincipal, idempotency: IdempotencyKey,
+                     if_match: Annotated[str | None, Header(max_length=40)] = None) -> Any:
+    if idempotency.replay:
+        return idempotency.replay
     expected = parse_if_match(if_match)
     if expected is None:
         expected = data.version
@@ -67,6 +73,7 @@ async def transition(recommendation_id: str, data: TransitionIn, response: Respo
                            expected_version=expected, actor=principal, now=now)
         rec, view = await tracking.get_detail(session, recommendation_id=recommendation_id, principal=principal,
                                               today=now.date())
+        await idempotency.complete(session, 200, view)
     response.headers["ETag"] = etag(rec.version)
     return view
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from rectrack.common.app import CurrentPrincipal, Runtime
+from rectrack.common.app import CurrentPrincipal, IdempotencyKey, Runtime
 from rectrack.recommendations import reports as use_cases
 from rectrack.recommendations.access import require_acting_staff
 from rectrack.recommendations.api.deps import Context, Limit, Offset
@@ -16,12 +16,17 @@ router = APIRouter(tags=["reports"])
 
 
 @router.post("/reports", status_code=status.HTTP_201_CREATED, summary="Create a report (inspectors, admins)")
-async def create_report(data: ReportIn, runtime: Runtime, ctx: Context, principal: CurrentPrincipal) -> dict[str, Any]:
+async def create_report(data: ReportIn, runtime: Runtime, ctx: Context, principal: CurrentPrincipal,
+                        idempotency: IdempotencyKey) -> Any:
     require_acting_staff(principal)
+    if idempotency.replay:
+        return idempotency.replay
     async with runtime.db.transaction() as session:
         report = await use_cases.create_report(session, outbox=runtime.outbox, data=data, actor=principal,
                                                now=ctx.clock.now())
-        return use_cases.report_view(report)
+        view = use_cases.report_view(report)
+        await idempotency.complete(session, 201, view)
+    return view
 
 
 @router.get("/reports", summary="List reports, newest first")
