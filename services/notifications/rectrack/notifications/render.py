@@ -106,6 +106,8 @@ def _environment() -> jinja2.Environment:
 
 
 _ENV = _environment()
+# Compiled once: compiling a subject on every render cost more than rendering the whole message.
+_SUBJECT_TEMPLATES = {kind: _ENV.from_string(source) for kind, source in _SUBJECTS.items()}
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -117,7 +119,7 @@ def render(kind: str, context: Mapping[str, Any]) -> Message:
     if missing:
         raise ValueError(f"{kind} notification needs {', '.join(sorted(missing))}")
     values = _template_values(kind, context)
-    subject = " ".join(_ENV.from_string(_SUBJECTS[kind]).render(values).split())
+    subject = " ".join(_SUBJECT_TEMPLATES[kind].render(values).split())
     values["subject"] = subject
     text = _BLANK_LINES.sub("\n\n", _ENV.get_template(f"{kind}.txt.j2").render(values)).strip()
     html = _ENV.get_template(f"{kind}.html.j2").render(values)
