@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from rectrack.common.auth import InternalSigner
 from rectrack.common.errors import install_problem_handlers
@@ -20,17 +20,25 @@ from rectrack.gateway.auth import Authenticator
 from rectrack.gateway.clients.base import ServiceClient
 from rectrack.gateway.config import GatewaySettings
 from rectrack.gateway.limits import RequestSizeLimitMiddleware
-from rectrack.gateway.routes import bodies, health
+from rectrack.gateway.openapi import install_openapi
+from rectrack.gateway.ratelimit import build_rate_limiter, enforce_rate_limit
+from rectrack.gateway.routes import bodies, health, recommendations, views
+from rectrack.gateway.routes import notifications as notifications_routes
 
 ROUTERS: list[APIRouter] = [
     health.router,
     bodies.router,
+    views.router,
+    recommendations.router,
+    notifications_routes.router,
 ]
 
 OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "bodies", "description": "Inspected bodies: police forces, fire and rescue services, national bodies; "
                                       "their contacts, webhook settings and API keys."},
     {"name": "staff", "description": "Inspectorate staff operations (administrators manage bodies)."},
+    {"name": "recommendations", "description": "Reports and their recommendations, tracked per body: lifecycle, "
+                                               "progress and evidence, extensions, history, queries and export."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -57,11 +65,14 @@ def create_app(settings: GatewaySettings | None = None, platform: PlatformSettin
             for client in clients.values():
                 await client.aclose()
 
+    # The rate limit is an app-wide dependency: it runs before every route's own (see ratelimit.py).
     app = FastAPI(title="rectrack", description=DESCRIPTION, version="1.0.0", lifespan=lifespan,
-                  openapi_tags=OPENAPI_TAGS, docs_url="/docs")
+                  openapi_tags=OPENAPI_TAGS, docs_url="/docs", dependencies=[Depends(enforce_rate_limit)])
     app.state.settings = settings
     app.state.clients = clients
     app.state.authenticator = Authenticator(platform, settings)
+    app.state.rate_limiter = build_rate_limiter(settings)
+    install_openapi(app)
     install_problem_handlers(app)
     app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Path, Request, Response
 from rectrack.common.errors import Problem
 from rectrack.gateway.auth import Caller, get_authenticator, is_api_key, require_admin, require_body_visible
 from rectrack.gateway.clients.bodies import Bodies
+from rectrack.gateway.openapi import PROBLEM_RESPONSES
 
-router = APIRouter(prefix="/api/v1", tags=["bodies"])
+router = APIRouter(prefix="/api/v1", tags=["bodies"], responses=PROBLEM_RESPONSES)
 
 BodyId = Annotated[str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=100, examples=["west-midlands-police"])]
 KeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,64}$")]

@@ -8,16 +8,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from rectrack.gateway.clients.base import ServiceClient
+from rectrack.gateway.openapi import HealthStatus, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", response_model=HealthStatus)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: every downstream service answers its /healthz")
+@router.get("/readyz", summary="Readiness: every downstream service answers its /healthz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "A downstream service is not answering."}})
 async def readyz(request: Request) -> JSONResponse:
     clients: dict[str, ServiceClient] = request.app.state.clients
 
