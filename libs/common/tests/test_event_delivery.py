@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -55,6 +56,13 @@ async def js(nats_server: Any) -> AsyncIterator[Any]:
     await messaging.ensure_streams(context)
     yield context
     await nc.close()
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def run_worker(mode: str, db: Database, nats_url: str, subject: str, durable: str, crash_at: str) -> int:
@@ -114,7 +122,7 @@ async def test_relay_is_woken_by_commit(database: Database, js: Any) -> None:
         message = await sub.next_msg(timeout=3)  # far sooner than the 60 s sweep
         assert Envelope.from_bytes(message.data).type == subject
     finally:
-        task.cancel()
+        await stop(task)
 
 
 async def test_consumer_killed_after_commit_before_ack_has_no_second_effect(database: Database, js: Any,
@@ -156,7 +164,7 @@ async def test_poison_message_ends_on_dead_letter_subject(database: Database, js
         dead = await js.subscribe(f"deadletter.{durable}.>", stream=DEADLETTER_STREAM.name)
         parked = await dead.next_msg(timeout=15)
     finally:
-        task.cancel()
+        await stop(task)
     assert Envelope.from_bytes(parked.data).id == envelope.id
     assert "cannot handle this" in parked.headers["Rectrack-Error"]
     assert len(attempts) == 3
@@ -175,6 +183,6 @@ async def test_unparseable_message_is_dead_lettered_at_once(database: Database, 
         dead = await js.subscribe(f"deadletter.{durable}.>", stream=DEADLETTER_STREAM.name)
         parked = await dead.next_msg(timeout=10)
     finally:
-        task.cancel()
+        await stop(task)
     assert parked.data == b"{not json"
     assert parked.subject == f"deadletter.{durable}.unknown"

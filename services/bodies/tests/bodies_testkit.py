@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import httpx
@@ -34,16 +33,3 @@ class BodiesService:
 def body_principal(body_id: str, subject: str | None = None) -> Principal:
     """A user (or, with subject api-key:..., a system) of one body."""
     return Principal(kind="body", subject=subject or f"{body_id}-user", body_id=body_id)
-
-
-async def cancel_background_tasks(runtime: ServiceRuntime) -> None:
-    """Cancel the runtime's tasks until they really end.
-
-    Python 3.11's asyncio.wait_for swallows a cancellation that lands as its inner wait completes
-    (gh-86296), so the outbox relay, woken by the last commit, can survive ServiceRuntime.stop()'s
-    single cancel and the stop hangs. Reported to the lead; this keeps teardown deterministic meanwhile.
-    """
-    for task in list(runtime._tasks):
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bodies_testkit import BodiesService, cancel_background_tasks
+from bodies_testkit import BodiesService
 
 from rectrack.bodies.config import BodiesSettings
 from rectrack.bodies.main import MIGRATIONS, create_app
@@ -30,6 +30,5 @@ async def bodies(database_backend: str, nats_server: NatsServer, tmp_path: Path,
                 transport=httpx.ASGITransport(app=app), base_url="http://bodies") as client:
             yield BodiesService(client=client, runtime=app.state.runtime, url=url,
                                 signer=InternalSigner(platform.internal_secret), nats_url=nats_server.url)
-            await cancel_background_tasks(app.state.runtime)
     finally:
         await discard_database(database_backend, url)

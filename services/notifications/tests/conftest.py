@@ -11,7 +11,6 @@ from notifications_testkit import (
     CollectingSmtp,
     NotificationsService,
     Publisher,
-    cancel_background_tasks,
     settings_for,
 )
 
@@ -52,7 +51,6 @@ async def service(database_backend: str, own_nats: NatsServer, smtp: CollectingS
                 transport=httpx.ASGITransport(app=app), base_url="http://notifications") as client:
             yield NotificationsService(client=client, runtime=app.state.runtime, url=url,
                                        signer=InternalSigner(platform.internal_secret), bus=bus)
-            await cancel_background_tasks(app.state.runtime)
     finally:
         await nc.close()
         await discard_database(database_backend, url)

@@ -186,14 +186,6 @@ class NotificationsService:
         return [Envelope.model_validate_json(r.payload).data for r in rows]
 
 
-async def cancel_background_tasks(runtime: ServiceRuntime) -> None:
-    """Cancel the runtime's tasks until they really end (3.11's wait_for can swallow one cancel)."""
-    for task in list(runtime._tasks):
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-
-
 def settings_for(url: str, smtp_port: int, **extra: object) -> NotificationsSettings:
     """Service settings for tests: mail to the test SMTP server, tiny backoff so retries happen within a test."""
     values: dict[str, object] = dict(

@@ -178,16 +178,5 @@ class ThreadedServer:
         raise RuntimeError("uvicorn did not start")
 
     def stop(self) -> None:
-        runtime = getattr(self.app.state, "runtime", None)
-        if runtime is not None and self.loop is not None and self.thread.is_alive():
-            # Cancel the runtime's background tasks until they end, so shutdown never waits on them.
-            asyncio.run_coroutine_threadsafe(_cancel_until_done(runtime._tasks), self.loop).result(10)
         self.server.should_exit = True
         self.thread.join(15)
-
-
-async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
-    for task in list(tasks):
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from nats.aio.client import Client
@@ -85,9 +85,14 @@ class ServiceRuntime:
         for durable, stream, handler, filter_subject in self._consumer_specs:
             consumer = EventConsumer(name=durable, db=self.db, inbox=self.inbox_table, js=self.js, stream=stream,
                                      handler=handler, filter_subject=filter_subject,
-                                     max_deliver=self.platform.consumer_max_deliver)
+                                     max_deliver=self.platform.consumer_max_deliver,
+                                     ack_wait=self.platform.consumer_ack_wait_seconds)
             self.consumers.append(consumer)
             self._tasks.append(asyncio.create_task(consumer.run(), name=f"{self.name}-{durable}"))
+
+    def background(self, coroutine: Any, name: str) -> None:
+        """Run a coroutine for the life of the runtime; stop() cancels it."""
+        self._tasks.append(asyncio.create_task(coroutine, name=f"{self.name}-{name}"))
 
     async def stop(self) -> None:
         """Cancel background work and close connections."""
@@ -98,9 +103,12 @@ class ServiceRuntime:
             with suppress(asyncio.CancelledError, Exception):
                 task.result()
         self._tasks.clear()
-        if self.nc is not None:
+        if self.nc is not None and not self.nc.is_closed:
+            # close(), not drain(): a pull request cancelled mid-fetch leaves its expiry status in the
+            # subscription's queue, which nobody takes, so drain() would wait out its whole timeout. Every
+            # handler has committed or rolled back by now and the relay publishes synchronously: nothing is lost.
             with suppress(Exception):
-                await self.nc.drain()
+                await self.nc.close()
         await self.db.dispose()
 
     async def check_nats(self) -> None:

@@ -31,6 +31,7 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     consumer_max_deliver: int = Field(default=5, ge=1)
+    consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
     relay_sweep_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -61,7 +59,6 @@ class NotificationsRuntime(ServiceRuntime):
         }
         self.worker = DeliveryWorker(db=self.db, outbox=self.outbox, channels=channels, settings=settings,
                                      clock=clock)
-        self._worker_task: asyncio.Task[None] | None = None
         self.consume(BODIES_DURABLE, BODY_STREAM, on_body_event)
         self.consume(RECOMMENDATIONS_DURABLE, RECOMMENDATION_STREAM,
                      RecommendationNotifier(settings=settings, outbox=self.outbox, clock=clock))
@@ -70,25 +67,12 @@ class NotificationsRuntime(ServiceRuntime):
         """Start NATS, relay and consumers, and the delivery worker."""
         await super().start()
         if self.settings.run_worker:
-            self._worker_task = asyncio.create_task(self.worker.run(), name=f"{self.name}-deliveries")
+            self.background(self.worker.run(), "deliveries")
 
     async def stop(self) -> None:
         """Stop the worker (its leased deliveries are retried after the lease), consumers and relay, then close."""
-        tasks = [t for t in (self._worker_task, *self._tasks) if t is not None]
-        self._worker_task = None
-        for task in tasks:
-            while not task.done():  # cancel until it really ends: 3.11's wait_for can swallow one cancel
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.5)
-        self._tasks.clear()
-        await self.webhook_client.aclose()
-        if self.nc is not None and not self.nc.is_closed:
-            # Not drain(): a pull request cancelled mid-fetch leaves its expiry status in the subscription's
-            # queue, which nobody will take, so drain() would wait out its whole 30 s timeout. Every handler
-            # has committed or rolled back by now and the relay publishes synchronously: nothing is lost.
-            with contextlib.suppress(Exception):
-                await self.nc.close()
         await super().stop()
+        await self.webhook_client.aclose()
 
 
 def create_app(settings: NotificationsSettings | None = None, platform: PlatformSettings | None = None,
