@@ -41,4 +41,9 @@ def get_bodies_client(request: Request) -> BodiesClient:
     return BodiesClient(get_service_client(request, SERVICE_NAME))
 
 
-Bodies = Annotated[BodiesClient, Depends(get_bodies_client)]
+async def bodies_client(request: Request) -> BodiesClient:
+    """The bodies client as a dependency (a coroutine, so FastAPI does not hop to a worker thread)."""
+    return get_bodies_client(request)
+
+
+Bodies = Annotated[BodiesClient, Depends(bodies_client)]

@@ -25,7 +25,7 @@ class NotificationsClient:
         return int(page["unread"])
 
 
-def get_notifications_client(request: Request) -> NotificationsClient:
+async def get_notifications_client(request: Request) -> NotificationsClient:
     """The app's notifications client."""
     return NotificationsClient(get_service_client(request, SERVICE_NAME))
 

@@ -29,7 +29,7 @@ class RecommendationsClient:
             "GET", "/recommendations/summary", principal=principal, params=params)
 
 
-def get_recommendations_client(request: Request) -> RecommendationsClient:
+async def get_recommendations_client(request: Request) -> RecommendationsClient:
     """The app's recommendations client."""
     return RecommendationsClient(get_service_client(request, SERVICE_NAME))
 

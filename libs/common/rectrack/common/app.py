@@ -121,16 +121,22 @@ class ServiceRuntime:
         return self.verifier.verify(token)
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+def runtime_of(request: Request) -> ServiceRuntime:
     """The runtime of the app serving this request."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def get_principal(request: Request,
+# Dependencies are coroutines, not plain functions: FastAPI runs a plain one in a worker thread per request.
+async def get_runtime(request: Request) -> ServiceRuntime:
+    """The runtime of the app serving this request (as a dependency)."""
+    return runtime_of(request)
+
+
+async def get_principal(request: Request,
                   token: Annotated[str | None, Header(alias=PRINCIPAL_HEADER, include_in_schema=False)] = None,
                   ) -> Principal:
     """The caller, from the gateway's signed header; 401 without it."""
-    return get_runtime(request).principal(token)
+    return runtime_of(request).principal(token)
 
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
@@ -139,7 +145,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 async def claim_idempotency_key(request: Request, principal: CurrentPrincipal) -> AsyncIterator[IdempotentRequest]:
     """Claim the request's Idempotency-Key (if any) for the endpoint; released if it does not complete."""
-    idempotency = get_runtime(request).idempotency
+    idempotency = runtime_of(request).idempotency
     if idempotency is None:
         raise RuntimeError("this service has no idempotency_keys table")
     async for claim in idempotency.guard(request, principal):

@@ -36,7 +36,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 
 
-def get_settings(request: Request) -> BodiesSettings:
+async def get_settings(request: Request) -> BodiesSettings:
     """The settings of the app serving this request."""
     return request.app.state.settings  # type: ignore[no-any-return]
 

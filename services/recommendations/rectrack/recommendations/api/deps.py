@@ -25,7 +25,7 @@ class ServiceContext:
     clock: Clock
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
     """The context of the app serving this request."""
     return request.app.state.context  # type: ignore[no-any-return]
 
@@ -41,7 +41,7 @@ PriorityParam = Annotated[list[Priority], Query()]
 Many = Annotated[list[str], Query(max_length=200)]
 
 
-def filters(
+async def filters(
     body_id: Many = [],  # noqa: B006 - FastAPI copies defaults per request
     region: Many = [],  # noqa: B006
     body_kind: Many = [],  # noqa: B006
