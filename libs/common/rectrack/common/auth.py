@@ -79,9 +79,22 @@ class UserTokenVerifier:
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        # A verified token names the same principal until it expires: remember it instead of re-checking
+        # the signature on every request (a bounded cache; cleared whole when full).
+        self._verified: dict[str, tuple[float, Principal]] = {}
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token names; 401 problem otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > time.time():
+            return cached[1]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[token] = (expires, principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             key: Any = self.settings.jwt_secret
             if self.settings.jwt_algorithm == "RS256":
@@ -94,11 +107,12 @@ class UserTokenVerifier:
         except jwt.PyJWTError as exc:
             raise _unauthorised(f"invalid token: {exc}") from None
         role = claims.get("role")
+        expires = float(claims["exp"])
         try:
             if role == "body":
                 return Principal(kind="body", subject=str(claims["sub"]), name=claims.get("name"),
-                                 body_id=str(claims["body_id"]))
-            return Principal(kind="staff", subject=str(claims["sub"]), name=claims.get("name"), role=role)
+                                 body_id=str(claims["body_id"])), expires
+            return Principal(kind="staff", subject=str(claims["sub"]), name=claims.get("name"), role=role), expires
         except (KeyError, ValidationError):
             raise _unauthorised("token names no valid role") from None
 

@@ -15,7 +15,7 @@ from rectrack.common.errors import Problem, not_found
 from rectrack.common.events.outbox import Outbox
 from rectrack.common.events.subjects import RECOMMENDATION_CREATED, RECOMMENDATION_ISSUED
 from rectrack.recommendations import history
-from rectrack.recommendations.access import load_visible, require_acting_staff, visibility
+from rectrack.recommendations.access import require_acting_staff, visibility
 from rectrack.recommendations.bodies import check_recipients
 from rectrack.recommendations.events import actor_v1, record, snapshot
 from rectrack.recommendations.lifecycle import Action, State
@@ -89,9 +89,15 @@ async def create_recommendations(session: AsyncSession, *, outbox: Outbox, repor
 async def get_detail(session: AsyncSession, *, recommendation_id: str, principal: Principal,
                      today: date) -> tuple[Recommendation, dict[str, Any]]:
     """The recommendation as the caller sees it, with its report and body."""
-    rec = await load_visible(session, recommendation_id, principal)
-    body = await session.get(Body, rec.body_id)
-    report = await session.get(Report, rec.report_id)
+    # One round trip: on SQLite every statement is a hop to the driver's thread, and this is the hottest read.
+    query = (select(Recommendation, Body, Report)
+             .outerjoin(Body, Body.id == Recommendation.body_id)
+             .outerjoin(Report, Report.id == Recommendation.report_id)
+             .where(Recommendation.id == recommendation_id, *visibility(principal)))
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise not_found("recommendation")
+    rec, body, report = row
     return rec, recommendation_view(rec, principal=principal, today=today, body=body, report=report)
 
 
