@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -105,11 +106,18 @@ class Database:
         self.session_class: type[Session] = type("ServiceSession", (Session,), {})
         self.writer = async_sessionmaker(writer_engine, expire_on_commit=False, sync_session_class=self.session_class)
         self.reader = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self.session_class)
+        self._write_lock = asyncio.Lock() if self.sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        async with self.writer() as session, session.begin():
+        if self._write_lock is None:
+            async with self.writer() as session, session.begin():
+                yield session
+            return
+        # SQLite has one writer at a time. Queue this process's writers here, in order, rather than in
+        # SQLite's busy handler, which sleeps in growing steps and turned a 20 ms p50 into a 1.5 s p99.
+        async with self._write_lock, self.writer() as session, session.begin():
             yield session
 
     @asynccontextmanager
