@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,11 +16,9 @@ import aiohttp
 import httpx
 from loadgen import LoadResult, closed_loop, open_loop, percentile, send
 
-from rectrack.common import launcher
 from rectrack.common.auth import PRINCIPAL_HEADER, InternalSigner, Principal, issue_user_token
 from rectrack.common.launcher import LocalPlatform
 from rectrack.common.settings import PlatformSettings
-from rectrack.common.testing import NatsServer
 
 READ_BODY = "west-midlands-police"
 PROGRESS_BODY = "west-yorkshire-police"
@@ -85,24 +81,9 @@ async def under_watch(memory: MemoryWatch, work: Any) -> Any:
 
 
 # ---- setup ------------------------------------------------------------------------------------------
-def start_platform(platform: LocalPlatform, *, demo_bodies: bool = True, ready_timeout: float = 120.0) -> None:
-    """LocalPlatform.start with more patience for a busy machine (imports alone can take seconds)."""
-    platform.data_dir.mkdir(parents=True, exist_ok=True)
-    if platform.nats is None:
-        platform.nats = NatsServer(store_dir=str(platform.data_dir / "nats")).start()
-    # The migration commands talk on stdout; keep stdout for the table.
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        launcher.prepare(platform.env, demo_bodies=demo_bodies)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    for name in launcher.process_commands(platform.ports):
-        platform.start_process(name)
-    for name in launcher.HTTP_PROCESSES:
-        platform.wait_ready(name, timeout=ready_timeout)
+def start_platform(platform: LocalPlatform, *, demo_bodies: bool = True) -> None:
+    """Start the platform, keeping the setup commands' chatter off stdout (the table goes there)."""
+    platform.start(demo_bodies=demo_bodies, quiet=True)
 
 
 def token(role: str, *, subject: str | None = None, body_id: str | None = None) -> str:

@@ -27,9 +27,8 @@ import httpx
 import pytest
 
 from rectrack.common.auth import issue_user_token
-from rectrack.common.launcher import HTTP_PROCESSES, LocalPlatform, prepare, process_commands
+from rectrack.common.launcher import LocalPlatform
 from rectrack.common.settings import PlatformSettings
-from rectrack.common.testing import NatsServer
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -44,52 +43,11 @@ INSPECTOR = "e2e-inspector"
 BASE_ENV = {"RECTRACK_PROFILE": "test", "RECTRACK_LOG_JSON": "false", "RECTRACK_LOG_LEVEL": "WARNING"}
 
 
-def _log_tails(data_dir: Path, lines: int = 40) -> str:
-    parts = []
-    for log in sorted(data_dir.glob("*.log")):
-        text = log.read_text(errors="replace").splitlines()[-lines:]
-        parts.append(f"--- {log.name} (last {len(text)} lines) ---\n" + "\n".join(text))
-    return "\n".join(parts)
-
-
-def start(platform: LocalPlatform, *, ready_timeout: float = 120.0) -> None:
-    """LocalPlatform.start, with patience for a machine busy with other test workers."""
-    platform.data_dir.mkdir(parents=True, exist_ok=True)
-    if platform.nats is None:
-        platform.nats = NatsServer(store_dir=str(platform.data_dir / "nats")).start()
-    prepare(platform.env, demo_bodies=True)
-    for name in process_commands(platform.ports):
-        platform.start_process(name)
-    for name in HTTP_PROCESSES:
-        platform.wait_ready(name, timeout=ready_timeout)
-
-
-def restart(platform: LocalPlatform, name: str, *, ready_timeout: float = 120.0) -> None:
-    """LocalPlatform.restart, with the same patience."""
-    platform.start_process(name)
-    if name in HTTP_PROCESSES:
-        platform.wait_ready(name, timeout=ready_timeout)
-
-
 @contextmanager
 def running_platform(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalPlatform]:
     """Start every process; stop all of them (and NATS) however the block ends."""
-    platform = LocalPlatform(data_dir, extra_env={**BASE_ENV, **(extra_env or {})})
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        try:
-            start(platform)
-        except Exception as exc:
-            raise RuntimeError(f"the platform did not start: {exc!r}\n{_log_tails(data_dir)}") from exc
+    with LocalPlatform(data_dir, extra_env={**BASE_ENV, **(extra_env or {})}) as platform:
         yield platform
-    finally:
-        started = list(platform.processes.values())
-        nats_process = platform.nats.process if platform.nats else None
-        platform.stop()
-        for process in [*started, *([nats_process] if nats_process else [])]:
-            if process.poll() is None:  # pragma: no cover - stop() waits; this is the belt to its braces
-                process.kill()
-                process.wait()
 
 
 class Api:
@@ -296,7 +254,7 @@ class Kit:
     BODY_C = BODY_C
     INSPECTOR = INSPECTOR
     BIN = BIN
-    restart = staticmethod(restart)
+    restart = staticmethod(LocalPlatform.restart)
     Action = Action
     ActionLoad = ActionLoad
     summarise = staticmethod(summarise)

@@ -23,12 +23,9 @@ def tour_script() -> str:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    running = LocalPlatform(tmp_path_factory.mktemp("tour") / "var",
-                            extra_env={"RECTRACK_GATEWAY_RATE_LIMIT_PER_SECOND": "off"})
-    try:
-        yield running.start()
-    finally:
-        running.stop()
+    with LocalPlatform(tmp_path_factory.mktemp("tour") / "var",
+                       extra_env={"RECTRACK_GATEWAY_RATE_LIMIT_PER_SECOND": "off"}) as running:
+        yield running
 
 
 @pytest.mark.slow

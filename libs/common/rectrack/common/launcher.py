@@ -64,12 +64,16 @@ def process_commands(ports: Ports) -> dict[str, list[str]]:
     }
 
 
-def prepare(env: dict[str, str], *, demo_bodies: bool = True) -> None:
-    """Migrate every service database and load the demo bodies (both idempotent)."""
-    for part in PARTS:
-        subprocess.run([str(BIN / "rectrack"), part, "migrate"], check=True, env=env)
+def prepare(env: dict[str, str], *, demo_bodies: bool = True, quiet: bool = False) -> None:
+    """Migrate every service database (at once) and load the demo bodies; both idempotent."""
+    output = subprocess.DEVNULL if quiet else None
+    migrations = [subprocess.Popen([str(BIN / "rectrack"), part, "migrate"], env=env, stdout=output)
+                  for part in PARTS]
+    failed = [part for part, process in zip(PARTS, migrations, strict=True) if process.wait() != 0]
+    if failed:
+        raise RuntimeError(f"migrating {', '.join(failed)} failed")
     if demo_bodies:
-        subprocess.run([str(BIN / "rectrack"), "bodies", "load-demo"], check=True, env=env)
+        subprocess.run([str(BIN / "rectrack"), "bodies", "load-demo"], check=True, env=env, stdout=output)
 
 
 @dataclass
@@ -97,17 +101,38 @@ class LocalPlatform:
         assert self.nats is not None
         return platform_env(self.data_dir, self.ports, self.nats.url, self.extra_env)
 
-    def start(self, *, demo_bodies: bool = True) -> LocalPlatform:
-        """Start NATS, prepare the databases, start every process, wait until all are ready."""
+    def start(self, *, demo_bodies: bool = True, ready_timeout: float = 120.0, quiet: bool = False) -> LocalPlatform:
+        """Start NATS, prepare the databases, start every process, wait until all are ready.
+
+        On failure everything started is stopped again and the error carries the end of each process's log.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.nats is None:
-            self.nats = NatsServer(store_dir=str(self.data_dir / "nats")).start()
-        prepare(self.env, demo_bodies=demo_bodies)
-        for name in process_commands(self.ports):
-            self.start_process(name)
-        for name in HTTP_PROCESSES:
-            self.wait_ready(name)
+        try:
+            if self.nats is None:
+                self.nats = NatsServer(store_dir=str(self.data_dir / "nats")).start()
+            prepare(self.env, demo_bodies=demo_bodies, quiet=quiet)
+            for name in process_commands(self.ports):
+                self.start_process(name)
+            for name in HTTP_PROCESSES:
+                self.wait_ready(name, timeout=ready_timeout)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"the platform did not start: {exc!r}\n{self.log_tails()}") from exc
         return self
+
+    def __enter__(self) -> LocalPlatform:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The last lines of every process's log, for a failure message."""
+        parts = []
+        for log in sorted(self.data_dir.glob("*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(parts)
 
     def start_process(self, name: str) -> None:
         """(Re)start one process."""
@@ -115,7 +140,7 @@ class LocalPlatform:
         self.processes[name] = subprocess.Popen(process_commands(self.ports)[name], env=self.env, stdout=log,
                                                 stderr=subprocess.STDOUT)
 
-    def wait_ready(self, name: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, name: str, timeout: float = 120.0) -> None:
         """Wait until an HTTP process answers /readyz."""
         port = getattr(self.ports, name)
         wait_for_port(port, timeout=timeout)
@@ -136,11 +161,11 @@ class LocalPlatform:
             process.kill()
             process.wait()
 
-    def restart(self, name: str) -> None:
+    def restart(self, name: str, *, ready_timeout: float = 120.0) -> None:
         """Start a killed process again and wait for it."""
         self.start_process(name)
         if name in HTTP_PROCESSES:
-            self.wait_ready(name)
+            self.wait_ready(name, timeout=ready_timeout)
 
     def stop(self) -> None:
         """Stop every process and the NATS server; nothing is left running."""
@@ -156,3 +181,4 @@ class LocalPlatform:
         self.processes.clear()
         if self.nats is not None:
             self.nats.stop()
+            self.nats = None
