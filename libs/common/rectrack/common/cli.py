@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
 from rectrack.common.auth import issue_user_token
+from rectrack.common.db import run_migrations
 from rectrack.common.settings import PlatformSettings
 
 app = typer.Typer(help="rectrack operator commands.", no_args_is_help=True, add_completion=False)
@@ -33,6 +35,18 @@ def token_issue(
     settings = PlatformSettings()
     typer.echo(issue_user_token(settings, role=role, subject=subject, name=name or subject, body_id=body,
                                 ttl_seconds=hours * 3600))
+
+
+def migrate_command(name: str, migrations: str, database_url: Callable[[], str]) -> Callable[..., None]:
+    """The `rectrack <service> migrate` command of a service."""
+
+    def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "head",
+                downgrade: Annotated[bool, typer.Option(help="downgrade to the revision instead")] = False) -> None:
+        run_migrations(migrations, database_url(), revision, downgrade=downgrade)
+        typer.echo(f"{name} database at {revision}")
+
+    migrate.__doc__ = f"Upgrade (or downgrade) the {name} database."
+    return migrate
 
 
 def _load_plugins() -> None:

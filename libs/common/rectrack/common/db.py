@@ -145,6 +145,8 @@ def run_migrations(script_location: str | Path, url: str, revision: str = "head"
     from alembic import command
     from alembic.config import Config
 
+    if is_sqlite(url) and (database := make_url(url).database) and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["database_url"] = url

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from rectrack.bodies import apikeys
 from rectrack.bodies.config import SERVICE_NAME, BodiesSettings
 from rectrack.bodies.demo import DemoResult, load_demo
 from rectrack.bodies.main import MIGRATIONS
 from rectrack.bodies.models import OUTBOX
-from rectrack.common.db import Database, is_sqlite, run_migrations
+from rectrack.common.cli import migrate_command
+from rectrack.common.db import Database
 from rectrack.common.errors import Problem
 from rectrack.common.events.outbox import Outbox
 from rectrack.common.settings import platform_settings
@@ -28,14 +27,7 @@ def _database_url() -> str:
     return BodiesSettings().database(platform_settings())
 
 
-@app.command("migrate")
-def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
-    """Upgrade the bodies database to the latest schema."""
-    url = _database_url()
-    if is_sqlite(url) and (database := make_url(url).database) and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    run_migrations(MIGRATIONS, url, revision)
-    typer.echo(f"bodies database at {revision}")
+app.command("migrate")(migrate_command("bodies", MIGRATIONS, _database_url))
 
 
 @app.command("load-demo")

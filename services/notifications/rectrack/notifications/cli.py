@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
-from rectrack.common.db import Database, is_sqlite, run_migrations
+from rectrack.common.cli import migrate_command
+from rectrack.common.db import Database
 from rectrack.common.settings import platform_settings
 from rectrack.notifications import deliveries
 from rectrack.notifications.config import NotificationsSettings
@@ -22,14 +21,7 @@ def _database_url() -> str:
     return NotificationsSettings().database(platform_settings())
 
 
-@app.command("migrate")
-def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
-    """Upgrade the notifications database to the latest schema."""
-    url = _database_url()
-    if is_sqlite(url) and (database := make_url(url).database) and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    run_migrations(MIGRATIONS, url, revision)
-    typer.echo(f"notifications database at {revision}")
+app.command("migrate")(migrate_command("notifications", MIGRATIONS, _database_url))
 
 
 @app.command("deliveries")

@@ -32,7 +32,9 @@ async def get_context(request: Request) -> ServiceContext:
 
 Context = Annotated[ServiceContext, Depends(get_context)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded so a huge offset is a 422, not a database integer overflow (500).
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 StateParam = Annotated[list[RecommendationState], Query()]
 LevelParam = Annotated[list[EscalationLevel], Query()]
