@@ -10,7 +10,8 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from rectrack.common.db import run_migrations
-from rectrack.common.testing import discard_database, migrated_database
+from rectrack.common.testing import check_migrations, discard_database, migrated_database
+from rectrack.recommendations.models import Base
 
 
 async def table_names(url: str) -> tuple[set[str], set[str]]:
@@ -26,6 +27,11 @@ async def table_names(url: str) -> tuple[set[str], set[str]]:
             return await conn.run_sync(read)
     finally:
         await engine.dispose()
+
+
+async def test_migrations_match_the_models_on_the_way_up_and_leave_nothing_on_the_way_down(
+        database_backend: str, tmp_path: Path) -> None:
+    await check_migrations(database_backend, MIGRATIONS, Base.metadata, tmp_path)
 
 
 async def test_migrations_up_and_down(database_backend: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -161,3 +162,51 @@ async def discard_database(backend: str, url: str) -> None:
     admin = postgres_admin_url()
     if backend == "postgresql" and admin:
         await drop_postgres_database(admin, url)
+
+
+async def schema_drift(url: str, metadata: Any) -> list[Any]:
+    """What alembic would autogenerate to bring the database to the models (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
+                                              metadata))
+    finally:
+        await engine.dispose()
+
+
+async def table_names(url: str) -> set[str]:
+    """The tables a database holds."""
+    from sqlalchemy import inspect
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def check_migrations(backend: str, script_location: str | Path, metadata: Any, workdir: Path) -> None:
+    """Empty -> head matches the models exactly; head -> base leaves nothing; base -> head works again."""
+    import asyncio
+
+    from rectrack.common.db import run_migrations
+
+    url = await migrated_database(backend, script_location, workdir)
+    try:
+        assert set(metadata.tables) | {"alembic_version"} == await table_names(url)
+        drift = await schema_drift(url, metadata)
+        assert not drift, f"the migrations and the models disagree: {drift}"
+        await asyncio.to_thread(run_migrations, script_location, url, "base", downgrade=True)
+        assert await table_names(url) <= {"alembic_version"}
+        await asyncio.to_thread(run_migrations, script_location, url)
+        assert set(metadata.tables) <= await table_names(url)
+    finally:
+        await discard_database(backend, url)
