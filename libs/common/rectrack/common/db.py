@@ -159,9 +159,12 @@ def run_migrations(script_location: str | Path, url: str, revision: str = "head"
 async def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
     """INSERT a row unless its key already exists; True when this call inserted it."""
     dialect = session.get_bind().dialect.name
+    statement: Any
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        statement = postgresql_insert(table).values(**values).on_conflict_do_nothing()
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    result = await session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
