@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,3 +168,18 @@ async def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any
         statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_ignore_many(session: AsyncSession, table: Any, rows: list[dict[str, Any]],
+                             returning: Sequence[Any]) -> list[Any]:
+    """INSERT many rows, skipping those whose key exists; returns the `returning` columns of the rows inserted."""
+    if not rows:
+        return []
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        statement = postgresql_insert(table).values(rows).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = sqlite_insert(table).values(rows).on_conflict_do_nothing()
+    return list((await session.execute(statement.returning(*returning))).all())

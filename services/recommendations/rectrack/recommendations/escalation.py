@@ -35,12 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rectrack.common.clock import Clock
 from rectrack.common.contracts import EscalatedV1, EscalationLevel
-from rectrack.common.db import Database, insert_ignore, utcnow
+from rectrack.common.db import Database, insert_ignore_many, utcnow
 from rectrack.common.events.outbox import Outbox
 from rectrack.common.events.subjects import RECOMMENDATION_ESCALATED
 from rectrack.common.faults import crash_point
 from rectrack.recommendations.escalation_records import OPEN_STATES_SQL, EscalationRecord
-from rectrack.recommendations.events import record, snapshot
+from rectrack.recommendations.events import snapshot
 from rectrack.recommendations.ladder import (
     RUNGS,
     LadderDays,
@@ -166,11 +166,13 @@ async def _apply_batch(session: AsyncSession, rows: list[Any], *, outbox: Outbox
     await _move_levels(session, moves, as_of=as_of)
     body_ids = {row.body_id for row, _ in moves}
     names: dict[str, str] = dict((await session.execute(select(Body.id, Body.name).where(Body.id.in_(body_ids)))).all())
+    reached = await _record_levels(session, moves, as_of=as_of)
     changes: list[Change] = []
     entries: list[dict[str, Any]] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
     for row, level in moves:
         previous: EscalationLevel = row.escalation_level
-        newly = await _record_levels(session, row, previous=previous, level=level, as_of=as_of)
+        newly = [rung for rung in RUNGS[rank(previous):rank(level)] if (row.id, rung) in reached]
         announced = level in newly
         skipped = tuple(rung for rung in newly if rung != level)
         action = "escalated" if announced else ("escalation_restored" if rank(level) > rank(previous)
@@ -185,12 +187,13 @@ async def _apply_batch(session: AsyncSession, rows: list[Any], *, outbox: Outbox
         body_name = names.get(row.body_id)
         if announced:
             rec = _transient(row, level=level)
-            await record(session, outbox, RECOMMENDATION_ESCALATED, rec, EscalatedV1(
+            events.append((RECOMMENDATION_ESCALATED, rec.id, EscalatedV1(
                 recommendation=snapshot(rec, body_name), level=level, previous_level=previous,
-                skipped_levels=list(skipped), due_date=row.due_date, as_of=as_of))
+                skipped_levels=list(skipped), due_date=row.due_date, as_of=as_of).model_dump(mode="json")))
         changes.append(Change(recommendation_id=row.id, reference=row.reference, body_id=row.body_id,
                               body_name=body_name, due_date=row.due_date, previous_level=previous, level=level,
                               skipped_levels=skipped, announced=announced))
+    await outbox.add_many(session, events)
     # The history table is append-only; one multi-row INSERT of the batch's entries (same rows history.append
     # writes one by one).
     await session.execute(insert(HistoryEntry), entries)
@@ -214,18 +217,17 @@ async def _move_levels(session: AsyncSession, moves: list[tuple[Any, EscalationL
             raise ConcurrentChange(f"{len(ids) - moved.rowcount} candidate(s) changed meanwhile")  # type: ignore
 
 
-async def _record_levels(session: AsyncSession, row: Any, *, previous: EscalationLevel, level: EscalationLevel,
-                         as_of: datetime) -> list[EscalationLevel]:
-    """Record each rung climbed for this due date; returns the rungs this call recorded (reached just now)."""
-    newly: list[EscalationLevel] = []
-    if rank(level) <= rank(previous):
-        return newly
-    for rung in RUNGS[rank(previous):rank(level)]:
-        if await insert_ignore(session, EscalationRecord.__table__, {
-                "recommendation_id": row.id, "due_date": row.due_date, "level": rung, "as_of": as_of,
-                "recorded_at": utcnow(), "announced_level": level}):
-            newly.append(rung)
-    return newly
+async def _record_levels(session: AsyncSession, moves: list[tuple[Any, EscalationLevel]], *,
+                         as_of: datetime) -> set[tuple[str, EscalationLevel]]:
+    """Record every rung the batch climbs for its due dates in one statement; returns those recorded just now."""
+    now = utcnow()
+    rows = [{"recommendation_id": row.id, "due_date": row.due_date, "level": rung, "as_of": as_of,
+             "recorded_at": now, "announced_level": level}
+            for row, level in moves if rank(level) > rank(row.escalation_level)
+            for rung in RUNGS[rank(row.escalation_level):rank(level)]]
+    table = EscalationRecord.__table__
+    inserted = await insert_ignore_many(session, table, rows, returning=(table.c.recommendation_id, table.c.level))
+    return {(r.recommendation_id, r.level) for r in inserted}
 
 
 def _transient(row: Any, *, level: EscalationLevel) -> Recommendation:

@@ -74,3 +74,15 @@ class Outbox:
         )
         session.sync_session.info[PENDING_FLAG] = True
         return envelope
+
+    async def add_many(self, session: AsyncSession, events: list[tuple[str, str, dict[str, Any]]]) -> list[Envelope]:
+        """Record (type, subject, data) events in one statement, in order, in the caller's transaction."""
+        if not events:
+            return []
+        envelopes = [self.envelope(event_type, subject, data) for event_type, subject, data in events]
+        now = utcnow()
+        await session.execute(insert(self.table), [
+            {"event_id": e.id, "event_type": e.type, "payload": e.model_dump_json(), "created_at": now, "attempts": 0}
+            for e in envelopes])
+        session.sync_session.info[PENDING_FLAG] = True
+        return envelopes
