@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from gateway_testkit import ThreadedServer
-from test_gateway_authz_matrix import BODY_A, BODY_B, Services, bearer, issue_to, ok, start_services, wait_for
+from gateway_testkit import BODY_A, BODY_B, Services, ThreadedServer, bearer, issue_to, ok, start_services, wait_for
 
 from rectrack.common.testing import free_port
 from rectrack.gateway.main import create_app
@@ -127,7 +126,8 @@ async def test_staff_overview(gateway: httpx.AsyncClient, services: Services, da
     assert data["review"]["id"] in {r["id"] for r in doc["awaiting_review"]["items"]}
     assert {r["state"] for r in doc["awaiting_review"]["items"]} == {"awaiting_review"}
 
-    for headers in (bearer(services.platform, "body", BODY_A), {}):
+    anonymous: dict[str, str] = {}
+    for headers in (bearer(services.platform, "body", BODY_A), anonymous):
         refused = await gateway.get("/api/v1/overview", headers=headers)
         assert refused.status_code in (401, 403) and refused.headers["content-type"] == PROBLEM
     assert (await gateway.get("/api/v1/overview", headers=bearer(services.platform, "body", BODY_A))

@@ -25,10 +25,12 @@ from rectrack.common.http_client import service_client
 
 PUBLIC_PREFIX = "/api/v1"
 FORWARDED_REQUEST_HEADERS: tuple[str, ...] = ("If-Match", "Idempotency-Key", "Content-Type")
+# Idempotent-Replayed: "true" marks an answer a service replayed for a retried Idempotency-Key.
 FORWARDED_RESPONSE_HEADERS: tuple[str, ...] = ("ETag", "Location", "Content-Disposition", "Retry-After",
-                                               "Cache-Control")
+                                               "Cache-Control", "Idempotent-Replayed")
 _PROBLEM_CORE = ("type", "title", "status", "detail", "instance")
 _UNSET: Any = object()
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def unavailable(service: str, exc: BaseException) -> Problem:
@@ -58,6 +60,20 @@ def downstream_problem(service: str, response: httpx.Response) -> Problem:
     extra = {k: v for k, v in doc.items() if k not in _PROBLEM_CORE}
     detail = doc.get("detail") if isinstance(doc.get("detail"), str) else None
     return Problem(response.status_code, slug, doc["title"], detail, headers=headers or None, **extra)
+
+
+def forwarded_request_headers(request: Request, names: Iterable[str] = FORWARDED_REQUEST_HEADERS) -> dict[str, str]:
+    """The named headers of the request to pass on; 400 for a value that is not printable ASCII (HTTP clients
+    refuse to send one, so it would otherwise fail as a 500)."""
+    headers = {}
+    for name in names:
+        value = request.headers.get(name)
+        if value is None:
+            continue
+        if not (value.isascii() and value.isprintable()):
+            raise Problem(400, "bad-header", "Bad header", f"{name} must be printable ASCII", header=name)
+        headers[name] = value
+    return headers
 
 
 def _public_instance(content: bytes, path: str) -> bytes:
@@ -147,10 +163,12 @@ class ServiceClient:
         method = method or request.method
         if params is _UNSET:
             params = list(request.query_params.multi_items())
-        extra = {h: request.headers[h] for h in request_headers if h in request.headers}
         content: Any = None
-        if json is _UNSET and method in ("POST", "PUT", "PATCH", "DELETE"):
-            content = request.stream() if stream_body else (await request.body() or None)
+        extra: dict[str, str] = {}
+        if method in _WRITE_METHODS:  # on a read, If-Match, Idempotency-Key and Content-Type mean nothing
+            extra = forwarded_request_headers(request, request_headers)
+            if json is _UNSET:
+                content = request.stream() if stream_body else (await request.body() or None)
         response = await self.send(method, path, principal=principal, params=params, json=json, content=content,
                                    headers=extra, stream=stream_response)
         headers = {}

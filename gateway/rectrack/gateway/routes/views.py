@@ -165,7 +165,7 @@ async def body_dashboard(body_id: BodyId, request: Request, principal: Caller) -
                 "notifications": "notifications"}
     missing = [_missing(part, services[part], o) for part, o in outcomes.items() if o.reason is not None]
     counts = outcomes["counts"].value
-    return Dashboard(body=body.value, counts=_counts(counts) if counts is not None else None,
+    return Dashboard(body=body.value, counts=Counts.model_validate(_counts(counts)) if counts is not None else None,
                      overdue=outcomes["overdue"].value, notifications=outcomes["notifications"].value,
                      partial=bool(missing), missing=missing)
 
@@ -192,7 +192,7 @@ async def staff_overview(request: Request, principal: Caller) -> Overview:
     missing += [_missing(part, "recommendations", outcomes[part]) for part in ("most_overdue", "awaiting_review")
                 if outcomes[part].reason is not None]
     value = summary.value
-    return Overview(national=_counts(value) if value is not None else None,
+    return Overview(national=Counts.model_validate(_counts(value)) if value is not None else None,
                     regional=value.get("by_region") if value is not None else None,
                     most_overdue=outcomes["most_overdue"].value, awaiting_review=outcomes["awaiting_review"].value,
                     partial=bool(missing), missing=missing)
