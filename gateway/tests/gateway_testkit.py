@@ -16,52 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 
 from rectrack.common.auth import issue_user_token
 from rectrack.common.settings import PlatformSettings, platform_settings
-from rectrack.common.testing import NatsServer, free_port, migrated_database
+from rectrack.common.testing import NatsServer, ThreadedServer, free_port, migrated_database
 from rectrack.gateway.config import GatewaySettings
 
 BODY_A = "west-midlands-police"
 BODY_B = "west-mercia-police"
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-
-
-class ThreadedServer:
-    """Serves an ASGI app with uvicorn on 127.0.0.1:<free port> from a thread with its own event loop."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self.server.serve())
-        self.loop.close()
-
-    def start(self) -> ThreadedServer:
-        self.thread.start()
-        for _ in range(300):
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        raise RuntimeError("uvicorn did not start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
 
 
 def gateway_settings(bodies_url: str, **extra: object) -> GatewaySettings:

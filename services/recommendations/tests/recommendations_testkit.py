@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,44 +138,3 @@ class Service:
         headers = extra.pop("headers", {})
         return await self.post(f"/recommendations/{rec_id}/transitions", who, json={"action": action, **extra},
                                headers=headers)
-
-
-
-
-class ThreadedServer:
-    """Serves an ASGI app with uvicorn on 127.0.0.1:<free port> from a thread with its own event loop."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        from rectrack.common.testing import free_port
-
-        self.app = app
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self.server.serve())
-        self.loop.close()
-
-    def start(self) -> ThreadedServer:
-        self.thread.start()
-        for _ in range(300):
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        raise RuntimeError("uvicorn did not start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from recommendations_testkit import DEFAULT_BODIES, MIGRATIONS, PDF, ThreadedServer, body_event
+from recommendations_testkit import DEFAULT_BODIES, MIGRATIONS, PDF, body_event
 
 from rectrack.common.auth import issue_user_token
 from rectrack.common.db import Database
 from rectrack.common.settings import PlatformSettings, platform_settings
-from rectrack.common.testing import free_port, migrated_database
+from rectrack.common.testing import ThreadedServer, free_port, migrated_database
 from rectrack.gateway.config import GatewaySettings
 from rectrack.gateway.main import create_app as create_gateway
 from rectrack.recommendations.bodies import apply_body_event

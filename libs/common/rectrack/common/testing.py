@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -210,3 +211,41 @@ async def check_migrations(backend: str, script_location: str | Path, metadata: 
         assert set(metadata.tables) <= await table_names(url)
     finally:
         await discard_database(backend, url)
+
+
+class ThreadedServer:
+    """Serves an ASGI app with uvicorn on 127.0.0.1:<free port> from a thread with its own event loop."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.run(self.server.serve())
+
+    def start(self) -> ThreadedServer:
+        """Start serving; returns once uvicorn accepts connections."""
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.thread.is_alive():
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def stop(self) -> None:
+        """Shut down (running the app's lifespan shutdown) and wait for the thread."""
+        self.server.should_exit = True
+        self.thread.join(15)
