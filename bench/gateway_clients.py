@@ -4,7 +4,7 @@ Starts a tiny downstream (a raw ASGI app answering a body-sized JSON document, s
 its own on a free port) and drives GETs at it from one async driver in this process through:
 
   httpx         plain httpx.AsyncClient (service_client(kind="httpx"))
-  httpx-aiohttp httpx's API on the httpx-aiohttp transport (service_client(kind="aiohttp"), the gateway's default)
+  httpx-aiohttp httpx's API on the httpx-aiohttp transport (service_client(kind="aiohttp"))
   aiohttp       raw aiohttp.ClientSession
 
 each with the same concurrency (32 workers) for `--seconds` (5) per run, `--runs` (3) runs per client, and prints
@@ -25,9 +25,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import httpx
 
-from rectrack.common.http_client import service_client
 from rectrack.common.testing import free_port, wait_for_port
+
+
+def service_client(base_url: str, *, timeout: float, kind: str) -> httpx.AsyncClient:
+    """A pooled httpx client, on httpx's own transport or on aiohttp's (the two httpx candidates)."""
+    from httpx_aiohttp import HttpxAiohttpClient
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    factory = HttpxAiohttpClient if kind == "aiohttp" else httpx.AsyncClient
+    return factory(base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits, trust_env=False)
+
 
 PAYLOAD = json.dumps({
     "id": "west-midlands-police", "name": "West Midlands Police", "kind": "police_force", "region": "West Midlands",

@@ -142,11 +142,15 @@ async def test_scheduler_process_answers_healthz_and_stops_cleanly_on_sigterm(
     env = {**os.environ, "RECTRACK_RECOMMENDATIONS_DATABASE_URL": url, "RECTRACK_NATS_URL": nats_server.url,
            "RECTRACK_DATA_DIR": str(tmp_path), "RECTRACK_RECOMMENDATIONS_ESCALATION_INTERVAL_SECONDS": "0.2"}
     env.pop("RECTRACK_CRASH_AT", None)
+    log = (tmp_path / "scheduler.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "rectrack"), "recommendations", "scheduler", "--health-port", str(port),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        env=env, stdout=log, stderr=log)
     try:
-        await asyncio.to_thread(wait_for_port, port, timeout=30)
+        try:
+            await asyncio.to_thread(wait_for_port, port, timeout=60)
+        except TimeoutError:
+            raise AssertionError((tmp_path / "scheduler.log").read_text()) from None
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = await reader.read()
@@ -171,3 +175,4 @@ async def test_scheduler_process_answers_healthz_and_stops_cleanly_on_sigterm(
         if process.returncode is None:
             process.kill()
             await process.wait()
+        log.close()
