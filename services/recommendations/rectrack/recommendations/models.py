@@ -74,8 +74,11 @@ class Recommendation(Base):
     __tablename__ = "recommendations"
     __table_args__ = (
         UniqueConstraint("report_id", "reference", "body_id", name="uq_recommendations_report_reference_body"),
-        # The escalation scheduler walks open recommendations by due date; the dashboard groups by state.
-        Index("ix_recommendations_state_due_date", "state", "due_date"),
+        # The escalation scheduler walks open recommendations by due date; the dashboard groups by state, and
+        # on PostgreSQL by theme list from this index alone (the list is at most 30 short slugs).
+        Index("ix_recommendations_state_due_date", "state", "due_date", postgresql_include=["themes"]),
+        # The dashboard's median time to complete, read from the index alone.
+        Index("ix_recommendations_state_completed_at", "state", "completed_at", "issued_at"),
         # Wide enough for index-only scans of the summary's grouped counts.
         Index("ix_recommendations_body_id_state", "body_id", "state", "escalation_level", "due_date"),
         Index("ix_recommendations_report_id_state", "report_id", "state", "due_date"),
