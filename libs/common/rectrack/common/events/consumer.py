@@ -69,10 +69,14 @@ class EventConsumer:
             except Exception as exc:
                 log.warning("consumer %s cannot subscribe yet: %s", self.name, exc)
                 await asyncio.sleep(1.0)
+        idle = True
         while True:
+            # nats-py's fetch(n) waits for all n (or the timeout) once it has had to wait for the first, so an
+            # idle consumer waits for one message, then drains what is pending in batches with a short wait.
             try:
-                messages = await sub.fetch(self.batch_size, timeout=2.0)
+                messages = await (sub.fetch(1, timeout=2.0) if idle else sub.fetch(self.batch_size, timeout=0.05))
             except (NatsTimeoutError, TimeoutError):
+                idle = True
                 continue
             except asyncio.CancelledError:
                 raise
@@ -80,6 +84,7 @@ class EventConsumer:
                 log.warning("consumer %s fetch failed: %s", self.name, exc)
                 await asyncio.sleep(0.5)
                 continue
+            idle = False
             for message in messages:
                 await self.process(message)
 
