@@ -94,6 +94,41 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     return engine
 
 
+class CommitSignal:
+    """Set after each commit whose session carries `flag` (see `raise_flag`); waited on by a background loop.
+
+    Thread-safe: a commit on another thread wakes the loop that waits.
+    """
+
+    def __init__(self, db: Database, flag: str) -> None:
+        self.flag = flag
+        self.event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        db.on_commit(self._after_commit)
+
+    def _after_commit(self, session: Any) -> None:
+        if session.info.pop(self.flag, False):
+            self.set()
+
+    def bind(self) -> None:
+        """Attach to the running loop (the one that waits)."""
+        self._loop = asyncio.get_running_loop()
+
+    def set(self) -> None:
+        """Wake the waiting loop now."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.event.set()
+        else:
+            loop.call_soon_threadsafe(self.event.set)
+
+
 class Database:
     """One service's engine and its two session factories: readers and writers."""
 

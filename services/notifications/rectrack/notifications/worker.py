@@ -16,10 +16,9 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
 
 from rectrack.common.clock import Clock, SystemClock
-from rectrack.common.db import Database
+from rectrack.common.db import CommitSignal, Database
 from rectrack.common.events.outbox import Outbox
 from rectrack.common.faults import crash_point
 from rectrack.notifications import deliveries
@@ -42,35 +41,19 @@ class DeliveryWorker:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.rng = rng
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        db.on_commit(self._after_commit)
-
-    def _after_commit(self, session: Any) -> None:
-        if session.info.pop(deliveries.WAKE_FLAG, False):
-            self.wake()
+        self.commits = CommitSignal(db, deliveries.WAKE_FLAG)
 
     def wake(self) -> None:
         """Look for due deliveries now (thread-safe)."""
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        self.commits.set()
 
     async def run(self) -> None:
         """Deliver for ever."""
-        self._loop = asyncio.get_running_loop()
+        self.commits.bind()
         try:
             while True:
-                self._wake.clear()
+                self.commits.event.clear()
                 free = self.settings.worker_concurrency - len(self._inflight)
                 wanted = min(free, self.settings.worker_batch_size)
                 if self._inflight and free < max(1, self.settings.worker_concurrency // 2):
@@ -95,14 +78,14 @@ class DeliveryWorker:
                 if timeout > 0:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(timeout):
-                            await self._wake.wait()
+                            await self.commits.event.wait()
         finally:
             for task in list(self._inflight.values()):
                 task.cancel()
 
     def _done(self, key: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(key, None)
-        self._wake.set()
+        self.commits.set()
 
     async def _claim(self, limit: int) -> list[deliveries.Claimed]:
         async with self.db.transaction() as session:

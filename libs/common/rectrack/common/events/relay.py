@@ -10,7 +10,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from sqlalchemy import Table, select, update
 
-from rectrack.common.db import Database, utcnow
+from rectrack.common.db import CommitSignal, Database, utcnow
 from rectrack.common.events.outbox import PENDING_FLAG
 from rectrack.common.faults import crash_point
 
@@ -28,34 +28,18 @@ class OutboxRelay:
         self.sweep_seconds = sweep_seconds
         self.batch_size = batch_size
         self.publish_timeout = publish_timeout
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        db.on_commit(self._after_commit)
-
-    def _after_commit(self, session: Any) -> None:
-        if session.info.pop(PENDING_FLAG, False):
-            self.wake()
+        self.commits = CommitSignal(db, PENDING_FLAG)
 
     def wake(self) -> None:
         """Ask the relay to publish now (thread-safe)."""
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        self.commits.set()
 
     async def run(self) -> None:
         """Publish pending events for ever: on wake-up, and every sweep interval."""
-        self._loop = asyncio.get_running_loop()
+        self.commits.bind()
         delay = 0.0
         while True:
-            self._wake.clear()
+            self.commits.event.clear()
             try:
                 await self.publish_pending()
                 delay = 0.0
@@ -69,7 +53,7 @@ class OutboxRelay:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a wake-up.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.sweep_seconds):
-                    await self._wake.wait()
+                    await self.commits.event.wait()
 
     async def publish_pending(self) -> int:
         """Publish every unsent event in order; returns how many were published."""
