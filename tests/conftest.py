@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from deploy_checks import known_env_names
 from e2e_client import minimal_pdf, running_platform
 from e2e_kit import Kit
 from rectrack.common.launcher import LocalPlatform
@@ -40,3 +41,9 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def pdf_bytes() -> bytes:
     """A small real PDF."""
     return minimal_pdf()
+
+
+@pytest.fixture(scope="module")
+def known_env() -> set[str]:
+    """Every RECTRACK_* variable some settings class reads."""
+    return known_env_names()

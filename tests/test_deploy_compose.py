@@ -26,7 +26,6 @@ from deploy_checks import (
     SERVICE_PARTS,
     app_module,
     fail_on,
-    known_env_names,
     process_problems,
     settings_env_names,
     split_commands,
@@ -35,12 +34,6 @@ from deploy_checks import (
 )
 from rectrack.common.settings import PlatformSettings
 from rectrack.common.testing import free_port
-
-
-@pytest.fixture(scope="module")
-def known_env() -> set[str]:
-    """Every RECTRACK_* variable some settings class reads."""
-    return known_env_names()
 
 
 def test_known_env_is_derived_from_platform_settings() -> None:

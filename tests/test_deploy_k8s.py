@@ -22,19 +22,11 @@ from deploy_checks import (
     WORKLOAD_KINDS,
     app_module,
     fail_on,
-    known_env_names,
     process_problems,
     split_commands,
     unknown_rectrack_vars,
     uvicorn_port,
 )
-
-
-@pytest.fixture(scope="module")
-def known_env() -> set[str]:
-    """Every RECTRACK_* variable some settings class reads."""
-    return known_env_names()
-
 
 # ---------------------------------------------------------------- deploy/k8s
 

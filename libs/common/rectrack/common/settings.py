@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,16 +52,17 @@ class ServiceSettings(BaseSettings):
     """Settings of one HTTP process; subclasses set env_prefix (e.g. RECTRACK_BODIES_)."""
 
     model_config = SettingsConfigDict(extra="ignore")
+    service_name: ClassVar[str]  # names the embedded SQLite file under the data folder
 
     host: str = "127.0.0.1"
     port: int = 8001
     database_url: str | None = None
 
-    def resolved_database_url(self, platform: PlatformSettings, name: str) -> str:
+    def database(self, platform: PlatformSettings) -> str:
         """The configured URL, or the embedded SQLite file under the data folder."""
         if self.database_url:
             return self.database_url
-        path = platform.data_dir / f"{name}.db"
+        path = platform.data_dir / f"{self.service_name}.db"
         return f"sqlite+aiosqlite:///{path}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -17,6 +18,7 @@ class NotificationsSettings(ServiceSettings):
     """Where the service listens, who hears what, how mail leaves, and how hard deliveries are retried."""
 
     model_config = SettingsConfigDict(env_prefix="RECTRACK_NOTIFICATIONS_", extra="ignore")
+    service_name: ClassVar[str] = SERVICE_NAME
 
     port: int = 8003
     # Who hears what: {trigger: [audience, ...]} as JSON; entries given here replace the default's for
@@ -64,10 +66,6 @@ class NotificationsSettings(ServiceSettings):
     def rule_table(self) -> RuleTable:
         """The defaults with the configured entries applied."""
         return merge_rules(self.rules) if self.rules else dict(DEFAULT_RULES)
-
-    def database(self, platform: PlatformSettings) -> str:
-        """The database URL this service uses."""
-        return self.resolved_database_url(platform, SERVICE_NAME)
 
     def resolved_mailbox(self, platform: PlatformSettings) -> Path:
         """The mbox file local e-mail goes to."""

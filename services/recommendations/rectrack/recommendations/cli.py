@@ -17,7 +17,7 @@ app = typer.Typer(help="The recommendations service.", no_args_is_help=True, add
 
 
 def _database_url() -> str:
-    return RecommendationsSettings().resolved_database_url(platform_settings(), "recommendations")
+    return RecommendationsSettings().database(platform_settings())
 
 
 app.command("migrate")(migrate_command("recommendations", str(MIGRATIONS), _database_url))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rectrack.common.settings import PlatformSettings, ServiceSettings
 
+SERVICE_NAME = "recommendations"
 MiB = 1024 * 1024
 
 
@@ -16,6 +18,7 @@ class RecommendationsSettings(ServiceSettings):
     """Where the service listens, its database, and the limits on what callers may send."""
 
     model_config = SettingsConfigDict(env_prefix="RECTRACK_RECOMMENDATIONS_", extra="ignore")
+    service_name: ClassVar[str] = SERVICE_NAME
 
     port: int = 8002
     evidence_dir: Path | None = None

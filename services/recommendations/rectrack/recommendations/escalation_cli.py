@@ -58,7 +58,7 @@ async def flush_outbox(db: Database, platform: PlatformSettings, *, wait_seconds
 async def escalate_once(settings: RecommendationsSettings, platform: PlatformSettings, clock: Clock, *,
                         publish: bool = True) -> tuple[PassResult, int | None]:
     """Run one pass and (optionally) flush the outbox; returns the pass and how many events went to NATS."""
-    db = Database(settings.resolved_database_url(platform, SERVICE_NAME))
+    db = Database(settings.database(platform))
     try:
         result = await run_pass(db, outbox=Outbox(OUTBOX, source=SERVICE_NAME), clock=clock,
                                 days=ladder_days(settings), batch_size=settings.escalation_batch_size)

@@ -9,12 +9,10 @@ from rectrack.common.clock import Clock, SystemClock
 from rectrack.common.settings import platform_settings
 from rectrack.recommendations.api import routers
 from rectrack.recommendations.api.deps import ServiceContext
-from rectrack.recommendations.config import RecommendationsSettings
+from rectrack.recommendations.config import SERVICE_NAME, RecommendationsSettings
 from rectrack.recommendations.consumers import register_consumers
 from rectrack.recommendations.models import IDEMPOTENCY_KEYS, INBOX, OUTBOX
 from rectrack.recommendations.storage import EvidenceStorage, LocalFileStorage
-
-SERVICE_NAME = "recommendations"
 
 
 def create_app(settings: RecommendationsSettings | None = None, *, clock: Clock | None = None,
@@ -23,7 +21,7 @@ def create_app(settings: RecommendationsSettings | None = None, *, clock: Clock 
     settings = settings or RecommendationsSettings()
     platform = platform_settings()
     runtime = ServiceRuntime(name=SERVICE_NAME, platform=platform,
-                             database_url=settings.resolved_database_url(platform, SERVICE_NAME),
+                             database_url=settings.database(platform),
                              outbox_table=OUTBOX, inbox_table=INBOX, idempotency_table=IDEMPOTENCY_KEYS)
     register_consumers(runtime)
     app = create_service_app(runtime, title="rectrack recommendations", routers=routers(),

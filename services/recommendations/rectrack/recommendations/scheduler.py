@@ -24,14 +24,13 @@ from rectrack.common.events.outbox import Outbox
 from rectrack.common.logs import configure_logging
 from rectrack.common.settings import PlatformSettings, platform_settings
 from rectrack.recommendations import lease
-from rectrack.recommendations.config import RecommendationsSettings
+from rectrack.recommendations.config import SERVICE_NAME, RecommendationsSettings
 from rectrack.recommendations.escalation import PassResult, run_pass
 from rectrack.recommendations.ladder import LadderDays
 from rectrack.recommendations.models import INBOX, OUTBOX
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "recommendations"
 
 
 def ladder_days(settings: RecommendationsSettings) -> LadderDays:
@@ -59,7 +58,7 @@ class Scheduler:
         self.lease_clock = lease_clock or SystemClock()
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
         self.runtime = ServiceRuntime(name=f"{SERVICE_NAME}-scheduler", platform=self.platform,
-                                      database_url=settings.resolved_database_url(self.platform, SERVICE_NAME),
+                                      database_url=settings.database(self.platform),
                                       outbox_table=OUTBOX, inbox_table=INBOX)
         self.outbox = Outbox(OUTBOX, source=SERVICE_NAME)
         self.on_pass = on_pass
